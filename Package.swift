@@ -1,0 +1,102 @@
+// swift-tools-version: 6.1
+//
+// This source file is part of the swift-mcp-server project.
+// SPDX-License-Identifier: Apache-2.0
+//
+
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "swift-mcp-server",
+    platforms: [.macOS(.v15)],
+    products: [
+        // The protocol runtime: no HTTP, no backend dependency beyond the in-memory ones.
+        .library(name: "MCPServer", targets: ["MCPServer"]),
+        // The Hummingbird 2 HTTP edge.
+        .library(name: "MCPServerHTTP", targets: ["MCPServerHTTP"]),
+        // Helpers for testing servers built on the runtime.
+        .library(name: "MCPServerTesting", targets: ["MCPServerTesting"]),
+        // The demo server's tools, resources and prompts, as a library.
+        .library(name: "MCPDemo", targets: ["MCPDemo"]),
+        .executable(name: "mcp-demo-server", targets: ["MCPDemoServerCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+    ],
+    targets: [
+        .target(
+            name: "MCPServer",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "MCPServerHTTP",
+            dependencies: [
+                "MCPServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "MCPServerTesting",
+            dependencies: [
+                "MCPServer",
+                "MCPServerHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "MCPDemo",
+            dependencies: ["MCPServer"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "MCPDemoServerCLI",
+            dependencies: [
+                "MCPDemo",
+                "MCPServer",
+                "MCPServerHTTP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MCPServerTests",
+            dependencies: [
+                "MCPServer",
+                "MCPDemo",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MCPServerHTTPTests",
+            dependencies: [
+                "MCPServer",
+                "MCPServerHTTP",
+                "MCPServerTesting",
+                "MCPDemo",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

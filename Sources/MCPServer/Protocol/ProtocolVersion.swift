@@ -1,0 +1,43 @@
+//
+// This source file is part of the swift-mcp-server project.
+// SPDX-License-Identifier: Apache-2.0
+//
+
+/// The MCP protocol revisions this runtime knows.
+public struct ProtocolVersion: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// The revision date, e.g. `2026-07-28`.
+    public var rawValue: String
+
+    /// Wraps a revision string.
+    public init(_ rawValue: String) { self.rawValue = rawValue }
+
+    public var description: String { rawValue }
+
+    public static func < (lhs: ProtocolVersion, rhs: ProtocolVersion) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    /// The stateless revision: per-request metadata, MRTR, `subscriptions/listen`.
+    public static let v2026_07_28 = ProtocolVersion("2026-07-28")
+    /// The last session-based revision.
+    public static let v2025_11_25 = ProtocolVersion("2025-11-25")
+    /// Session-based revision.
+    public static let v2025_06_18 = ProtocolVersion("2025-06-18")
+    /// The first Streamable HTTP revision.
+    public static let v2025_03_26 = ProtocolVersion("2025-03-26")
+
+    /// The modern revisions this runtime serves.
+    public static let modern: [ProtocolVersion] = [.v2026_07_28]
+
+    /// Whether the revision is modern (per-request metadata, no `initialize`).
+    public var isModern: Bool { self >= .v2026_07_28 }
+}
+
+/// Names of the reserved `_meta` keys.
+public enum MetaKey {
+    public static let protocolVersion = "io.modelcontextprotocol/protocolVersion"
+    public static let clientInfo = "io.modelcontextprotocol/clientInfo"
+    public static let clientCapabilities = "io.modelcontextprotocol/clientCapabilities"
+    public static let logLevel = "io.modelcontextprotocol/logLevel"
+    public static let serverInfo = "io.modelcontextprotocol/serverInfo"
+    public static let subscriptionID = "io.modelcontextprotocol/subscriptionId"
+    public static let progressToken = "progressToken"
+}

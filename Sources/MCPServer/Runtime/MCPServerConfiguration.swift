@@ -1,0 +1,91 @@
+//
+// This source file is part of the swift-mcp-server project.
+// SPDX-License-Identifier: Apache-2.0
+//
+
+/// How an ``MCPServer`` presents itself and paces its answers.
+public struct MCPServerConfiguration: Sendable {
+    /// The server's name in `serverInfo`.
+    public var name: String
+    /// The server's version in `serverInfo`.
+    public var version: String
+    /// A display title in `serverInfo`.
+    public var title: String?
+    /// Guidance for the model, returned by `server/discover`.
+    public var instructions: String?
+    /// Items per page of `tools/list`, `resources/list`, `resources/templates/list` and `prompts/list`. Default 50.
+    public var pageSize: Int
+    /// `ttlMs` on `server/discover` and the list results. Default 5 minutes.
+    public var listCacheTTL: Duration
+    /// `cacheScope` on `server/discover` and the list results. Default `public`: the lists are the same for every caller.
+    public var listCacheScope: CacheScope
+    /// How long a sealed MRTR `requestState` stays valid. Default 10 minutes.
+    public var requestStateLifetime: Duration
+    /// This replica's identifier, used in logs and in identifiers that route answers between replicas.
+    public var replicaID: String
+
+    /// Creates a configuration.
+    public init(
+        name: String,
+        version: String,
+        title: String? = nil,
+        instructions: String? = nil,
+        pageSize: Int = 50,
+        listCacheTTL: Duration = .seconds(300),
+        listCacheScope: CacheScope = .public,
+        requestStateLifetime: Duration = .seconds(600),
+        replicaID: String = MCPServerConfiguration.randomReplicaID()
+    ) {
+        precondition(pageSize > 0, "pageSize must be positive")
+        precondition(listCacheTTL >= .zero, "listCacheTTL must not be negative")
+        precondition(requestStateLifetime > .zero, "requestStateLifetime must be positive")
+        self.name = name
+        self.version = version
+        self.title = title
+        self.instructions = instructions
+        self.pageSize = pageSize
+        self.listCacheTTL = listCacheTTL
+        self.listCacheScope = listCacheScope
+        self.requestStateLifetime = requestStateLifetime
+        self.replicaID = replicaID
+    }
+
+    /// A random 8-character replica id.
+    public static func randomReplicaID() -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+        var rng = SystemRandomNumberGenerator()
+        return String((0..<8).map { _ in alphabet[Int(rng.next(upperBound: UInt(alphabet.count)))] })
+    }
+}
+
+/// Who may cache a result (`cacheScope`).
+public struct CacheScope: Sendable, Hashable {
+    private enum Base: String { case `public`, `private` }
+    private let base: Base
+    private init(_ base: Base) { self.base = base }
+
+    /// Any cache may store and share the result.
+    public static let `public` = CacheScope(.public)
+    /// Only caches of the same authorization context may reuse the result.
+    public static let `private` = CacheScope(.private)
+
+    var json: JSONValue { .string(base.rawValue) }
+}
+
+/// The caching hint of a resource: `ttlMs` and `cacheScope` on its `resources/read` results.
+public struct CacheHint: Sendable, Hashable {
+    /// How long the result stays fresh.
+    public var ttl: Duration
+    /// Who may cache it.
+    public var scope: CacheScope
+
+    /// Creates a hint.
+    public init(ttl: Duration, scope: CacheScope) {
+        precondition(ttl >= .zero, "ttl must not be negative")
+        self.ttl = ttl
+        self.scope = scope
+    }
+
+    /// Immediately stale, private: the safe default for resources whose content changes or depends on the caller.
+    public static let noStore = CacheHint(ttl: .zero, scope: .private)
+}

@@ -1,0 +1,184 @@
+//
+// This source file is part of the swift-mcp-server project.
+// SPDX-License-Identifier: Apache-2.0
+//
+
+public import Logging
+
+/// Where a request's notifications go: the response stream of that request.
+public protocol MessageSink: Sendable {
+    /// Sends one JSON-RPC message on the request's stream.
+    /// - Throws: when the stream is gone (the client disconnected); the handler should stop.
+    func send(_ message: JSONValue) async throws
+}
+
+/// A sink that drops everything; for requests that have no stream.
+public struct DiscardingSink: MessageSink {
+    public init() {}
+    public func send(_ message: JSONValue) async throws {}
+}
+
+/// The per-request metadata the client sent in `_meta`.
+public struct RequestMeta: Sendable {
+    /// The protocol revision of the request.
+    public var protocolVersion: ProtocolVersion
+    /// The client's self-reported identity (`name`, `version`, ...).
+    public var clientInfo: JSONValue?
+    /// The capabilities the client declared for this request.
+    public var clientCapabilities: JSONValue
+    /// The level at and above which the client wants `notifications/message`; `nil` means none.
+    public var logLevel: LogLevel?
+    /// The token to put on progress notifications; `nil` means the client wants none.
+    public var progressToken: JSONValue?
+    /// The whole `_meta` object.
+    public var raw: [String: JSONValue]
+
+    /// Creates request metadata.
+    public init(
+        protocolVersion: ProtocolVersion,
+        clientInfo: JSONValue? = nil,
+        clientCapabilities: JSONValue = [:],
+        logLevel: LogLevel? = nil,
+        progressToken: JSONValue? = nil,
+        raw: [String: JSONValue] = [:]
+    ) {
+        self.protocolVersion = protocolVersion
+        self.clientInfo = clientInfo
+        self.clientCapabilities = clientCapabilities
+        self.logLevel = logLevel
+        self.progressToken = progressToken
+        self.raw = raw
+    }
+
+    /// Whether the client declared the capability at `path` (for example `["elicitation", "url"]`).
+    public func hasCapability(_ path: String...) -> Bool {
+        var node: JSONValue? = clientCapabilities
+        for key in path { node = node?[key] }
+        if case .object? = node { return true }
+        if case .bool(true)? = node { return true }
+        return false
+    }
+}
+
+/// Asks the client for input. Modern requests answer through MRTR rounds; legacy sessions through
+/// server-to-client requests.
+protocol InputChannel: Sendable {
+    func request(method: String, params: JSONValue, context: RequestContext) async throws -> JSONValue
+}
+
+/// What a handler knows about its request, and how it talks back to the client.
+///
+/// The same handler code serves every protocol generation: in a 2026-07-28 request, ``elicit(message:requestedSchema:)``
+/// ends the round with an `InputRequiredResult` and returns the answer when the client retries; in a legacy session
+/// it sends a server-to-client request and waits for the answer.
+public struct RequestContext: Sendable {
+    /// The JSON-RPC id of the request.
+    public let requestID: RequestID
+    /// The method, e.g. `tools/call`.
+    public let method: String
+    /// The authenticated caller.
+    public let principal: Principal
+    /// The request's `_meta` as parsed.
+    public let meta: RequestMeta
+    /// A logger with request metadata attached.
+    public let logger: Logger
+    let sink: any MessageSink
+    let inputs: any InputChannel
+    let server: MCPServer
+
+    init(
+        requestID: RequestID,
+        method: String,
+        principal: Principal,
+        meta: RequestMeta,
+        logger: Logger,
+        sink: any MessageSink,
+        inputs: any InputChannel,
+        server: MCPServer
+    ) {
+        self.requestID = requestID
+        self.method = method
+        self.principal = principal
+        self.meta = meta
+        self.logger = logger
+        self.sink = sink
+        self.inputs = inputs
+        self.server = server
+    }
+
+    /// Whether the request was cancelled (for example, the client closed the response stream).
+    public var isCancelled: Bool { Task.isCancelled }
+
+    /// Throws `CancellationError` if the request was cancelled.
+    public func checkCancellation() throws { try Task.checkCancellation() }
+
+    /// Reports progress, if the client asked for it with a progress token. Progress must increase.
+    public func progress(_ progress: Double, total: Double? = nil, message: String? = nil) async throws {
+        guard let token = meta.progressToken else { return }
+        var params: [String: JSONValue] = ["progressToken": token, "progress": .double(progress)]
+        if let total { params["total"] = .double(total) }
+        if let message { params["message"] = .string(message) }
+        try await sink.send(["jsonrpc": "2.0", "method": "notifications/progress", "params": .object(params)])
+    }
+
+    /// Sends a log message, if the client asked for messages at `level` or above.
+    public func log(_ level: LogLevel, _ data: JSONValue, logger name: String? = nil) async throws {
+        guard let wanted = meta.logLevel, level >= wanted else { return }
+        var params: [String: JSONValue] = ["level": .string(level.rawValue), "data": data]
+        if let name { params["logger"] = .string(name) }
+        try await sink.send(["jsonrpc": "2.0", "method": "notifications/message", "params": .object(params)])
+    }
+
+    /// Asks the user for structured input through a form (elicitation, form mode).
+    /// - Parameters:
+    ///   - message: what to ask.
+    ///   - requestedSchema: a flat object schema of primitive properties.
+    public func elicit(message: String, requestedSchema: JSONValue) async throws -> ElicitResult {
+        let params: JSONValue = ["mode": "form", "message": .string(message), "requestedSchema": requestedSchema]
+        return try ElicitResult(json: try await inputs.request(method: "elicitation/create", params: params, context: self))
+    }
+
+    /// Asks the user to visit a URL out of band (elicitation, URL mode).
+    public func elicitURL(message: String, url: String, elicitationID: String) async throws -> ElicitResult {
+        let params: JSONValue = [
+            "mode": "url", "message": .string(message), "url": .string(url), "elicitationId": .string(elicitationID),
+        ]
+        return try ElicitResult(json: try await inputs.request(method: "elicitation/create", params: params, context: self))
+    }
+
+    /// Asks the client's model for a completion (sampling). `params` is a `CreateMessageRequestParams` object.
+    /// - Returns: the `CreateMessageResult` object.
+    public func sample(_ params: JSONValue) async throws -> JSONValue {
+        try await inputs.request(method: "sampling/createMessage", params: params, context: self)
+    }
+
+    /// Asks the client for a plain-text completion of a single user message.
+    public func sample(prompt: String, maxTokens: Int = 256, systemPrompt: String? = nil) async throws -> String {
+        var params: [String: JSONValue] = [
+            "messages": [["role": "user", "content": ["type": "text", "text": .string(prompt)]]],
+            "maxTokens": .int(Int64(maxTokens)),
+        ]
+        if let systemPrompt { params["systemPrompt"] = .string(systemPrompt) }
+        let result = try await sample(.object(params))
+        if let text = result["content"]?["text"]?.stringValue { return text }
+        if let blocks = result["content"]?.arrayValue {
+            return blocks.compactMap { $0["text"]?.stringValue }.joined()
+        }
+        throw JSONRPCError.invalidParams("sampling result has no text content")
+    }
+
+    /// Asks the client for its roots.
+    public func listRoots() async throws -> [Root] {
+        let result = try await inputs.request(method: "roots/list", params: [:], context: self)
+        guard let roots = result["roots"]?.arrayValue else { throw JSONRPCError.invalidParams("roots result has no roots array") }
+        return try roots.map { r throws(JSONRPCError) -> Root in
+            guard let uri = r["uri"]?.stringValue else { throw JSONRPCError.invalidParams("a root needs a uri") }
+            return Root(uri: uri, name: r["name"]?.stringValue)
+        }
+    }
+
+    /// Publishes `notifications/resources/updated` for `uri` to every subscriber, on every replica.
+    public func notifyResourceUpdated(uri: String) async throws {
+        try await server.notifyResourceUpdated(uri: uri)
+    }
+}

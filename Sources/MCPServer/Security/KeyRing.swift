@@ -1,0 +1,106 @@
+//
+// This source file is part of the swift-mcp-server project.
+// SPDX-License-Identifier: Apache-2.0
+//
+
+public import Crypto
+import Foundation
+
+/// One key of a ``KeyRing``: a 256-bit symmetric key and its public identifier.
+public struct RingKey: Sendable {
+    /// A short identifier derived from the key material; it travels in clear inside sealed values.
+    public var id: String
+    /// The key material.
+    public var key: SymmetricKey
+
+    /// Wraps key material; the id is derived from a digest of the key.
+    public init(key: SymmetricKey) {
+        self.key = key
+        let digest = key.withUnsafeBytes { SHA256.hash(data: Data("mcp-key-id".utf8) + Data($0)) }
+        self.id = Base64URL.encode(Array(digest.prefix(6)))
+    }
+
+    /// Reads a key from its base64 (or base64url) text; it must decode to exactly 32 bytes.
+    public init?(base64: String) {
+        guard let bytes = Base64URL.decodeLenient(base64), bytes.count == 32 else { return nil }
+        self.init(key: SymmetricKey(data: bytes))
+    }
+
+    /// A new random key.
+    public static func random() -> RingKey { RingKey(key: SymmetricKey(size: .bits256)) }
+
+    /// The key material as standard base64, for configuration files.
+    public var base64: String { key.withUnsafeBytes { Data($0).base64EncodedString() } }
+}
+
+/// The keys that seal and open server-issued tokens (`requestState`, session ids).
+///
+/// Exactly one key is current and seals; every key in the ring opens. Rotation is three steps, each rolled
+/// out to every replica before the next: add the new key as an opening key, make it current, then retire the old
+/// one once every token it sealed has expired.
+public protocol KeyRing: Sendable {
+    /// The key that seals new tokens.
+    func currentKey() async throws -> RingKey
+    /// The key with this id, if it is still accepted.
+    func key(id: String) async throws -> RingKey?
+}
+
+/// A key ring fixed at start-up: the first key seals, all keys open.
+public struct StaticKeyRing: KeyRing {
+    /// The keys; the first is current.
+    public let keys: [RingKey]
+
+    /// Creates a ring.
+    /// - Parameter keys: at least one key; the first seals.
+    public init(keys: [RingKey]) {
+        precondition(!keys.isEmpty, "a key ring needs at least one key")
+        self.keys = keys
+    }
+
+    public func currentKey() async throws -> RingKey { keys[0] }
+
+    public func key(id: String) async throws -> RingKey? { keys.first { $0.id == id } }
+}
+
+/// Base64url without padding (RFC 4648 §5).
+enum Base64URL {
+    static func encode(_ bytes: some Collection<UInt8>) -> String {
+        Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    /// Decodes base64url (no padding) strictly.
+    static func decode(_ text: some StringProtocol) -> [UInt8]? {
+        guard text.utf8.allSatisfy({ c in
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2D || c == 0x5F
+        }) else { return nil }
+        var s = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        let remainder = s.utf8.count % 4
+        if remainder == 1 { return nil }
+        if remainder > 0 { s += String(repeating: "=", count: 4 - remainder) }
+        guard let data = Data(base64Encoded: s) else { return nil }
+        return Array(data)
+    }
+
+    /// Decodes standard base64 or base64url, with or without padding.
+    static func decodeLenient(_ text: String) -> [UInt8]? {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "=", with: "")
+        return decode(trimmed.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_"))
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch; shared tokens carry wall-clock expiries because they cross replicas.
+public struct WallClock: Sendable {
+    let now: @Sendable () -> Int64
+
+    /// The system clock.
+    public static let system = WallClock { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    /// A clock that reads `now`; for tests.
+    public init(now: @escaping @Sendable () -> Int64) { self.now = now }
+
+    /// The current time in milliseconds since the epoch.
+    public func millis() -> Int64 { now() }
+}
