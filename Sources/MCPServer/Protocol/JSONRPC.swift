@@ -4,7 +4,7 @@
 //
 
 /// A JSON-RPC request id: a string or an integer, never null.
-public enum RequestID: Sendable, Hashable, CustomStringConvertible {
+public enum JSONRPCRequestID: Sendable, Hashable, CustomStringConvertible {
     case string(String)
     case int(Int64)
 
@@ -129,13 +129,13 @@ public struct JSONRPCError: Error, Sendable, Hashable, CustomStringConvertible {
 /// One JSON-RPC message, as read from the wire.
 public enum JSONRPCMessage: Sendable, Hashable {
     /// A request: it has an id and a method.
-    case request(id: RequestID, method: String, params: [String: JSONValue])
+    case request(id: JSONRPCRequestID, method: String, params: [String: JSONValue])
     /// A notification: a method with no id.
     case notification(method: String, params: [String: JSONValue])
     /// A successful response.
-    case response(id: RequestID, result: JSONValue)
+    case response(id: JSONRPCRequestID, result: JSONValue)
     /// An error response; the id may be absent.
-    case errorResponse(id: RequestID?, error: JSONRPCError)
+    case errorResponse(id: JSONRPCRequestID?, error: JSONRPCError)
 
     /// Parses and validates one message.
     ///
@@ -171,9 +171,9 @@ public enum JSONRPCMessage: Sendable, Hashable {
             throw .invalidRequest("a message must be a JSON object")
         }
         guard o["jsonrpc"] == .string("2.0") else { throw .invalidRequest("\"jsonrpc\" must be \"2.0\"") }
-        let id: RequestID?
+        let id: JSONRPCRequestID?
         if let rawID = o["id"] {
-            guard let parsed = RequestID(json: rawID) else {
+            guard let parsed = JSONRPCRequestID(json: rawID) else {
                 throw .invalidRequest("\"id\" must be a string or an integer")
             }
             id = parsed

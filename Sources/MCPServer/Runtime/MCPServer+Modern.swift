@@ -8,7 +8,7 @@ import Logging
 /// One request as the runtime sees it, whatever the transport.
 public struct IncomingRequest: Sendable {
     /// The JSON-RPC id.
-    public var id: RequestID
+    public var id: JSONRPCRequestID
     /// The method.
     public var method: String
     /// The `params` object (empty when absent).
@@ -17,7 +17,7 @@ public struct IncomingRequest: Sendable {
     public var principal: Principal
 
     /// Creates a request.
-    public init(id: RequestID, method: String, params: [String: JSONValue], principal: Principal = .anonymous) {
+    public init(id: JSONRPCRequestID, method: String, params: [String: JSONValue], principal: Principal = .anonymous) {
         self.id = id
         self.method = method
         self.params = params
@@ -223,14 +223,14 @@ extension MCPServer {
         meta: RequestMeta,
         sink: any MessageSink,
         binding: String,
-        _ body: (RequestContext) async throws -> T
+        _ body: (HandlerContext) async throws -> T
     ) async throws -> RoundOutcome<T> {
         let answers = try await gatherAnswers(request.params, binding: binding, principal: request.principal)
         let inputs = MRTRInputs(answers: answers)
         var logger = self.logger
         logger[metadataKey: "mcp.request.id"] = "\(request.id)"
         logger[metadataKey: "mcp.method"] = "\(request.method)"
-        let context = RequestContext(
+        let context = HandlerContext(
             requestID: request.id,
             method: request.method,
             principal: request.principal,

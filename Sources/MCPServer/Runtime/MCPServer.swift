@@ -11,7 +11,7 @@ import Synchronization
 /// - Parameters:
 ///   - arguments: the call's arguments, already checked against the tool's input schema.
 ///   - context: the request context.
-public typealias ToolHandler = @Sendable (_ arguments: [String: JSONValue], _ context: RequestContext) async throws -> CallToolResult
+public typealias ToolHandler = @Sendable (_ arguments: [String: JSONValue], _ context: HandlerContext) async throws -> CallToolResult
 
 /// Handles `resources/read` for one resource or template.
 /// - Parameters:
@@ -19,10 +19,10 @@ public typealias ToolHandler = @Sendable (_ arguments: [String: JSONValue], _ co
 ///   - variables: the template variables (empty for a plain resource).
 ///   - context: the request context.
 public typealias ResourceHandler =
-    @Sendable (_ uri: String, _ variables: [String: String], _ context: RequestContext) async throws -> [ResourceContents]
+    @Sendable (_ uri: String, _ variables: [String: String], _ context: HandlerContext) async throws -> [ResourceContents]
 
 /// Handles `prompts/get` for one prompt.
-public typealias PromptHandler = @Sendable (_ arguments: [String: String], _ context: RequestContext) async throws -> GetPromptResult
+public typealias PromptHandler = @Sendable (_ arguments: [String: String], _ context: HandlerContext) async throws -> GetPromptResult
 
 /// Produces completion values for one argument.
 /// - Parameters:

@@ -34,7 +34,7 @@ final class MRTRInputs: InputChannel {
     /// The input request the handler stopped on, even if the handler swallowed the signal.
     var pending: InputRequiredSignal? { state.withLock { $0.pending } }
 
-    func request(method: String, params: JSONValue, context: RequestContext) async throws -> JSONValue {
+    func request(method: String, params: JSONValue, context: HandlerContext) async throws -> JSONValue {
         try Self.checkCapability(method: method, params: params, meta: context.meta)
         let (key, answer) = state.withLock { s -> (String, JSONValue?) in
             s.counter += 1

@@ -63,7 +63,7 @@ public struct RequestMeta: Sendable {
 /// Asks the client for input. Modern requests answer through MRTR rounds; legacy sessions through
 /// server-to-client requests.
 protocol InputChannel: Sendable {
-    func request(method: String, params: JSONValue, context: RequestContext) async throws -> JSONValue
+    func request(method: String, params: JSONValue, context: HandlerContext) async throws -> JSONValue
 }
 
 /// What a handler knows about its request, and how it talks back to the client.
@@ -71,9 +71,9 @@ protocol InputChannel: Sendable {
 /// The same handler code serves every protocol generation: in a 2026-07-28 request, ``elicit(message:requestedSchema:)``
 /// ends the round with an `InputRequiredResult` and returns the answer when the client retries; in a legacy session
 /// it sends a server-to-client request and waits for the answer.
-public struct RequestContext: Sendable {
+public struct HandlerContext: Sendable {
     /// The JSON-RPC id of the request.
-    public let requestID: RequestID
+    public let requestID: JSONRPCRequestID
     /// The method, e.g. `tools/call`.
     public let method: String
     /// The authenticated caller.
@@ -84,10 +84,11 @@ public struct RequestContext: Sendable {
     public let logger: Logger
     let sink: any MessageSink
     let inputs: any InputChannel
-    let server: MCPServer
+    /// The server handling the request (its backends, configuration and statistics).
+    public let server: MCPServer
 
     init(
-        requestID: RequestID,
+        requestID: JSONRPCRequestID,
         method: String,
         principal: Principal,
         meta: RequestMeta,

@@ -1,0 +1,94 @@
+//
+// This source file is part of the swift-mcp-server project.
+// SPDX-License-Identifier: Apache-2.0
+//
+
+import ArgumentParser
+import Hummingbird
+import Logging
+import MCPDemo
+import MCPServer
+import MCPServerHTTP
+import ServiceLifecycle
+
+@main
+struct DemoServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mcp-demo-server",
+        abstract: "The MCP demo server: protocol 2026-07-28 over Streamable HTTP at /mcp."
+    )
+
+    @Option(help: "The address to bind.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port to bind (0 picks a free one).")
+    var port = 8080
+
+    @Option(help: "Where shared state lives: memory (embedded, one process).")
+    var backend = "memory"
+
+    @Option(name: .customLong("replica-id"), help: "This replica's id (default: random).")
+    var replicaID: String?
+
+    @Option(name: .customLong("allowed-origin"), help: "An Origin allowed to call the endpoint; repeatable. Default: loopback origins only.")
+    var allowedOrigins: [String] = []
+
+    @Option(name: .customLong("key"), help: "A base64 32-byte key; repeatable. The first seals, all open. Default: one random key.")
+    var keys: [String] = []
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        for key in keys where RingKey(base64: key) == nil {
+            throw ValidationError("--key must be base64 of exactly 32 bytes (e.g. `openssl rand -base64 32`)")
+        }
+        if backend != "memory" {
+            throw ValidationError("--backend \(backend) is not supported by this build; supported: memory")
+        }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "mcp-demo-server")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let ringKeys: [RingKey]
+        if keys.isEmpty {
+            ringKeys = [.random()]
+            logger.warning("no --key given: using a random key; every replica of a deployment must share the same keys")
+        } else {
+            ringKeys = keys.compactMap { RingKey(base64: $0) }
+        }
+        let replica = replicaID ?? MCPServerConfiguration.randomReplicaID()
+        logger[metadataKey: "mcp.replica"] = "\(replica)"
+        let startupLogger = logger
+        let backends = Backends.inMemory(keyRing: StaticKeyRing(keys: ringKeys))
+        let server = MCPServer(
+            configuration: MCPServerConfiguration(
+                name: "mcp-demo-server",
+                version: "0.1.0",
+                instructions: "A demo server: echo, add, countdown, ask, ask-twice, summarize, list-roots, touch and fail.",
+                replicaID: replica
+            ),
+            backends: backends,
+            logger: logger
+        )
+        DemoServer.register(on: server)
+        let router = Router()
+        MCPHTTPEndpoint(server: server, configuration: MCPHTTPConfiguration(allowedOrigins: allowedOrigins)).addRoutes(to: router)
+        var app = Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "mcp-demo-server"),
+            onServerRunning: { channel in
+                startupLogger.info("serving MCP", metadata: ["mcp.address": "\(channel.localAddress?.description ?? "?")", "mcp.endpoint": "/mcp"])
+            },
+            logger: logger
+        )
+        app.addServices(server)
+        app.addServices(backends.services)
+        try await app.runService()
+    }
+}

@@ -1,0 +1,287 @@
+//
+// This source file is part of the swift-mcp-server project.
+// SPDX-License-Identifier: Apache-2.0
+//
+
+public import Hummingbird
+import HTTPTypes
+public import MCPServer
+import NIOCore
+import Synchronization
+
+/// The Streamable HTTP edge of an ``MCPServer``: routes, header and body checks, JSON or SSE responses.
+public struct MCPHTTPEndpoint: Sendable {
+    /// The runtime requests are handed to.
+    public let server: MCPServer
+    /// The edge's configuration.
+    public let configuration: MCPHTTPConfiguration
+
+    /// Creates an endpoint.
+    public init(server: MCPServer, configuration: MCPHTTPConfiguration = MCPHTTPConfiguration()) {
+        self.server = server
+        self.configuration = configuration
+    }
+
+    /// Adds the MCP endpoint plus `/healthz` and `/readyz` to `router`.
+    public func addRoutes<Context: Hummingbird.RequestContext>(to router: Router<Context>) {
+        let path = RouterPath(stringLiteral: configuration.path)
+        router.post(path) { request, _ in try await self.handlePost(request) }
+        router.get(path) { request, _ in self.methodNotAllowed(request) }
+        router.delete(path) { request, _ in self.methodNotAllowed(request) }
+        router.get("/healthz") { _, _ in Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ok\n"))) }
+        router.get("/readyz") { _, _ in
+            self.server.isDraining
+                ? Response(status: .serviceUnavailable, body: ResponseBody(byteBuffer: ByteBuffer(string: "draining\n")))
+                : Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ready\n")))
+        }
+    }
+
+    func methodNotAllowed(_ request: Request) -> Response {
+        var headers = HTTPFields()
+        headers[.allow] = "POST"
+        return errorResponse(
+            status: .methodNotAllowed,
+            error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "Method not allowed: this endpoint accepts POST only"),
+            extraHeaders: headers
+        )
+    }
+
+    // MARK: POST
+
+    func handlePost(_ incoming: Request) async throws -> Response {
+        var request = incoming
+        let headers = request.headers
+        guard configuration.allows(origin: headers[.origin]) else {
+            return errorResponse(status: .forbidden, error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "Forbidden: origin not allowed"))
+        }
+        guard let contentType = headers[.contentType], Self.isJSON(contentType) else {
+            return errorResponse(
+                status: .unsupportedMediaType,
+                error: .invalidRequest("Content-Type must be application/json")
+            )
+        }
+        guard Self.acceptsBoth(headers[.accept]) else {
+            return errorResponse(
+                status: .notAcceptable,
+                error: .invalidRequest("Accept must list both application/json and text/event-stream")
+            )
+        }
+        if let length = headers[.contentLength].flatMap({ Int($0) }), length > configuration.maxBodySize {
+            return errorResponse(status: .contentTooLarge, error: .invalidRequest("body larger than \(configuration.maxBodySize) bytes"))
+        }
+        let principal: Principal
+        do {
+            principal = try await configuration.authenticator.authenticate(headers: headers)
+        } catch let error as MCPAuthenticationError {
+            var extra = HTTPFields()
+            extra[.wwwAuthenticate] = "Bearer"
+            return errorResponse(status: .unauthorized, error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: error.message), extraHeaders: extra)
+        } catch {
+            return errorResponse(status: .unauthorized, error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "authentication failed"))
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: configuration.maxBodySize)
+        } catch {
+            return errorResponse(status: .contentTooLarge, error: .invalidRequest("body larger than \(configuration.maxBodySize) bytes"))
+        }
+        let parsed: Result<JSONRPCMessage, JSONRPCError> = body.withUnsafeReadableBytes { buffer in
+            do throws(JSONRPCError) {
+                return .success(try JSONRPCMessage.parse(buffer))
+            } catch {
+                return .failure(error)
+            }
+        }
+        let message: JSONRPCMessage
+        switch parsed {
+        case .success(let m): message = m
+        case .failure(let error): return errorResponse(status: .badRequest, error: error)
+        }
+        switch message {
+        case .notification:
+            // No client notification changes anything in 2026-07-28 over HTTP; accept and ignore.
+            return Response(status: .accepted)
+        case .response, .errorResponse:
+            return errorResponse(status: .badRequest, error: .invalidRequest("this endpoint does not accept JSON-RPC responses"))
+        case .request(let id, let method, let params):
+            let metadata = Self.metadataHeaders(headers)
+            if let error = server.validateHeaders(metadata, method: method, params: params) {
+                return errorResponse(status: .badRequest, error: error, id: id)
+            }
+            guard MCPServer.modernMethods.contains(method) else {
+                return errorResponse(status: .notFound, error: .methodNotFound(method), id: id)
+            }
+            let call = IncomingRequest(id: id, method: method, params: params, principal: principal)
+            switch method {
+            case "tools/call", "resources/read", "prompts/get", "subscriptions/listen":
+                return try await streamingResponse(call, request: request)
+            default:
+                guard let response = await server.handle(call, sink: DiscardingSink()) else {
+                    throw CancellationError()
+                }
+                return jsonResponse(response)
+            }
+        }
+    }
+
+    static func metadataHeaders(_ headers: HTTPFields) -> RequestMetadataHeaders {
+        var out = RequestMetadataHeaders()
+        out.protocolVersion = headers[.mcpProtocolVersion]
+        out.method = headers[.mcpMethod]
+        out.name = headers[.mcpName]
+        for field in headers where field.name.canonicalName.hasPrefix("mcp-param-") {
+            out.params[String(field.name.canonicalName.dropFirst("mcp-param-".count))] = field.value
+        }
+        return out
+    }
+
+    static func isJSON(_ contentType: String) -> Bool {
+        let mediaType = contentType.split(separator: ";", maxSplits: 1)[0].trimmingCharacters(in: .whitespaces).lowercased()
+        return mediaType == "application/json"
+    }
+
+    static func acceptsBoth(_ accept: String?) -> Bool {
+        guard let accept else { return false }
+        var json = false
+        var sse = false
+        for item in accept.split(separator: ",") {
+            let type = item.split(separator: ";", maxSplits: 1)[0].trimmingCharacters(in: .whitespaces).lowercased()
+            switch type {
+            case "*/*": json = true; sse = true
+            case "application/*", "application/json": json = true
+            case "text/*", "text/event-stream": sse = true
+            default: break
+            }
+        }
+        return json && sse
+    }
+
+    // MARK: Responses
+
+    func jsonResponse(_ message: JSONValue) -> Response {
+        var status = HTTPResponse.Status.ok
+        if case .object(let e)? = message["error"], let code = e["code"]?.intValue {
+            status = HTTPResponse.Status(code: MCPServer.httpStatus(for: code))
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: JSONWriter.encode(message))))
+    }
+
+    func errorResponse(status: HTTPResponse.Status, error: JSONRPCError, id: JSONRPCRequestID? = nil, extraHeaders: HTTPFields = HTTPFields()) -> Response {
+        var headers = extraHeaders
+        headers[.contentType] = "application/json"
+        let body = JSONWriter.encode(JSONRPCMessage.errorResponse(id: id, error: error).json)
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// Runs a handler that may stream. Its response is JSON if it finishes silently within the streaming threshold,
+    /// otherwise an SSE stream that carries its notifications and final response.
+    func streamingResponse(_ call: IncomingRequest, request: Request) async throws -> Response {
+        let (events, continuation) = AsyncStream<EdgeEvent>.makeStream()
+        let server = self.server
+        let threshold = call.method == "subscriptions/listen" ? Duration.zero : configuration.streamingThreshold
+        let keepAlive = configuration.keepAliveInterval
+        // The handler's task is owned by the response stream: when the stream ends or is dropped, the task is cancelled.
+        let task = Task {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    if threshold > .zero { try? await Task.sleep(for: threshold) }
+                    guard !Task.isCancelled else { return }
+                    continuation.yield(.startStream)
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: keepAlive)
+                        if Task.isCancelled { break }
+                        continuation.yield(.keepAlive)
+                    }
+                }
+                let response = await server.handle(call, sink: StreamSink(continuation: continuation))
+                group.cancelAll()
+                if let response { continuation.yield(.final(response)) }
+                continuation.finish()
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        let first: EdgeEvent? = await withTaskCancellationHandler {
+            var iterator = events.makeAsyncIterator()
+            return await iterator.next()
+        } onCancel: {
+            task.cancel()
+        }
+        switch first {
+        case nil:
+            // Cancelled with no response.
+            throw CancellationError()
+        case .final(let message):
+            return jsonResponse(message)
+        case .message, .startStream, .keepAlive:
+            var headers = HTTPFields()
+            headers[.contentType] = "text/event-stream"
+            headers[.cacheControl] = "no-cache"
+            headers[.xAccelBuffering] = "no"
+            let watchInbound = configuration.cancelOnInboundClose
+            let body = ResponseBody { writer in
+                defer { task.cancel() }
+                let writeAll: @Sendable (inout any ResponseBodyWriter) async throws -> Void = { writer in
+                    if case .message(let m) = first { try await writer.write(SSE.frame(m)) }
+                    for await event in events {
+                        switch event {
+                        case .message(let m): try await writer.write(SSE.frame(m))
+                        case .final(let m): try await writer.write(SSE.frame(m))
+                        case .keepAlive: try await writer.write(SSE.keepAlive)
+                        case .startStream: try await writer.write(SSE.keepAlive)
+                        }
+                    }
+                }
+                if watchInbound {
+                    try await request.body.consumeWithInboundCloseHandler { _ in
+                        try await writeAll(&writer)
+                    } onInboundClosed: {
+                        task.cancel()
+                    }
+                } else {
+                    try await writeAll(&writer)
+                }
+                try await writer.finish(nil)
+            }
+            return Response(status: .ok, headers: headers, body: body)
+        }
+    }
+}
+
+enum EdgeEvent: Sendable {
+    case message(JSONValue)
+    case final(JSONValue)
+    case startStream
+    case keepAlive
+}
+
+/// Feeds a handler's notifications to the response stream; fails once the stream is gone.
+struct StreamSink: MessageSink {
+    let continuation: AsyncStream<EdgeEvent>.Continuation
+
+    func send(_ message: JSONValue) async throws {
+        if case .terminated = continuation.yield(.message(message)) { throw CancellationError() }
+    }
+}
+
+/// Server-Sent Events framing.
+public enum SSE {
+    /// One `data:` event holding a JSON message (JSON text has no raw newlines, so one line suffices).
+    public static func frame(_ message: JSONValue) -> ByteBuffer {
+        var bytes: [UInt8] = Array("event: message\ndata: ".utf8)
+        JSONWriter.write(message, into: &bytes)
+        bytes.append(contentsOf: [0x0A, 0x0A])
+        return ByteBuffer(bytes: bytes)
+    }
+
+    /// A comment line that keeps intermediaries from closing an idle stream.
+    public static let keepAlive = ByteBuffer(string: ": keep-alive\n\n")
+}
+
+extension HTTPField.Name {
+    static let mcpProtocolVersion = Self("MCP-Protocol-Version")!
+    static let mcpMethod = Self("Mcp-Method")!
+    static let mcpName = Self("Mcp-Name")!
+    static let xAccelBuffering = Self("X-Accel-Buffering")!
+}
