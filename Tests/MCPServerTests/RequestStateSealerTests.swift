@@ -1,0 +1,97 @@
+//
+// This source file is part of the swift-mcp-server project.
+// SPDX-License-Identifier: Apache-2.0
+//
+
+import Synchronization
+import Testing
+
+@testable import MCPServer
+
+@Suite("requestState sealing")
+struct RequestStateSealerTests {
+    let alice = Principal(id: "alice")
+    let binding = RequestStateSealer.binding(method: "tools/call", target: "ask", arguments: ["question": "q"])
+
+    func expectFailure(_ code: SealedTokenError.Code, _ body: () async throws -> Void) async {
+        do {
+            try await body()
+            Issue.record("expected \(code)")
+        } catch let error as SealedTokenError {
+            #expect(error.code == code)
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
+    @Test func sealsAndOpens() async throws {
+        let sealer = RequestStateSealer(keyRing: StaticKeyRing(keys: [.random()]))
+        let token = try await sealer.seal(["answers": ["input-1": ["action": "accept"]]], binding: binding, principal: alice)
+        #expect(token.hasPrefix("v1."))
+        let opened = try await sealer.open(token, binding: binding, principal: alice)
+        #expect(opened["answers"]?["input-1"]?["action"] == "accept")
+    }
+
+    @Test func rejectsTampering() async throws {
+        let sealer = RequestStateSealer(keyRing: StaticKeyRing(keys: [.random()]))
+        let token = try await sealer.seal(["x": 1], binding: binding, principal: alice)
+        var bytes = Array(token.utf8)
+        // Flip one character of the ciphertext part, keeping it valid base64url.
+        let i = bytes.count - 5
+        bytes[i] = bytes[i] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        let forged = String(decoding: bytes, as: UTF8.self)
+        await expectFailure(.tampered) { _ = try await sealer.open(forged, binding: binding, principal: alice) }
+        await expectFailure(.malformed) { _ = try await sealer.open("garbage", binding: binding, principal: alice) }
+        await expectFailure(.malformed) { _ = try await sealer.open("v1.abc.!!!", binding: binding, principal: alice) }
+        await expectFailure(.unknownKey) {
+            _ = try await sealer.open("v1.nokey." + String(token.split(separator: ".")[2]), binding: binding, principal: alice)
+        }
+    }
+
+    @Test func rejectsExpiredState() async throws {
+        let now = Mutex<Int64>(1_000_000)
+        let clock = WallClock { now.withLock { $0 } }
+        let sealer = RequestStateSealer(keyRing: StaticKeyRing(keys: [.random()]), lifetime: .seconds(60), clock: clock)
+        let token = try await sealer.seal(["x": 1], binding: binding, principal: alice)
+        now.withLock { $0 += 59_000 }
+        _ = try await sealer.open(token, binding: binding, principal: alice)
+        now.withLock { $0 += 2_000 }
+        await expectFailure(.expired) { _ = try await sealer.open(token, binding: binding, principal: alice) }
+    }
+
+    @Test func bindsToRequestAndPrincipal() async throws {
+        let sealer = RequestStateSealer(keyRing: StaticKeyRing(keys: [.random()]))
+        let token = try await sealer.seal(["x": 1], binding: binding, principal: alice)
+        let other = RequestStateSealer.binding(method: "tools/call", target: "ask", arguments: ["question": "other"])
+        await expectFailure(.wrongRequest) { _ = try await sealer.open(token, binding: other, principal: alice) }
+        let otherTool = RequestStateSealer.binding(method: "tools/call", target: "ask-twice", arguments: ["question": "q"])
+        await expectFailure(.wrongRequest) { _ = try await sealer.open(token, binding: otherTool, principal: alice) }
+        await expectFailure(.wrongPrincipal) { _ = try await sealer.open(token, binding: binding, principal: Principal(id: "mallory")) }
+    }
+
+    @Test func rotatesKeysWithoutFailures() async throws {
+        let old = RingKey.random()
+        let new = RingKey.random()
+        // Step 0: only the old key.
+        let sealedOld = try await RequestStateSealer(keyRing: StaticKeyRing(keys: [old])).seal(["x": 1], binding: binding, principal: alice)
+        // Step 1: new key added as an opening key; old still current.
+        let step1 = RequestStateSealer(keyRing: StaticKeyRing(keys: [old, new]))
+        _ = try await step1.open(sealedOld, binding: binding, principal: alice)
+        // Step 2: new key current; tokens sealed by either open.
+        let step2 = RequestStateSealer(keyRing: StaticKeyRing(keys: [new, old]))
+        let sealedNew = try await step2.seal(["x": 2], binding: binding, principal: alice)
+        _ = try await step2.open(sealedOld, binding: binding, principal: alice)
+        _ = try await step1.open(sealedNew, binding: binding, principal: alice)  // a replica still at step 1 opens it too
+        // Step 3: old key retired.
+        let step3 = RequestStateSealer(keyRing: StaticKeyRing(keys: [new]))
+        _ = try await step3.open(sealedNew, binding: binding, principal: alice)
+        await expectFailure(.unknownKey) { _ = try await step3.open(sealedOld, binding: binding, principal: alice) }
+    }
+
+    @Test func parsesConfiguredKeys() {
+        let key = RingKey.random()
+        #expect(RingKey(base64: key.base64)?.id == key.id)
+        #expect(RingKey(base64: "c2hvcnQ=") == nil)
+        #expect(RingKey(base64: "not base64 at all!") == nil)
+    }
+}
