@@ -79,7 +79,7 @@ struct DemoServerCommand: AsyncParsableCommand {
         DemoServer.register(on: server)
         let router = Router()
         MCPHTTPEndpoint(server: server, configuration: MCPHTTPConfiguration(allowedOrigins: allowedOrigins)).addRoutes(to: router)
-        var app = Application(
+        let app = Application(
             router: router,
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "mcp-demo-server"),
             onServerRunning: { channel in
@@ -87,8 +87,16 @@ struct DemoServerCommand: AsyncParsableCommand {
             },
             logger: logger
         )
-        app.addServices(server)
-        app.addServices(backends.services)
-        try await app.runService()
+        // Shutdown runs in reverse order: the MCP server drains its streams first, the HTTP server stops next, and the
+        // backends, which both need until the end, stop last.
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: backends.services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+                    + [.init(service: app), .init(service: server)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
     }
 }

@@ -26,14 +26,17 @@ exactly as it would without the tee; the test fixtures fail the test on any viol
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx2
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import best_match
 
 MODERN = "2026-07-28"
 META_PROTOCOL_VERSION = "io.modelcontextprotocol/protocolVersion"
@@ -70,7 +73,35 @@ NOTIFICATION_DEFS: dict[str, str] = {
     "notifications/subscriptions/acknowledged": "SubscriptionsAcknowledgedNotification",
 }
 
+# Errors with a definition of their own; for HTTP the schema says the status MUST be 400.
+ERROR_DEFS: dict[int, str] = {
+    -32020: "HeaderMismatchError",
+    -32021: "MissingRequiredClientCapabilityError",
+    -32022: "UnsupportedProtocolVersionError",
+}
+
 LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
+
+
+def _format_checker() -> FormatChecker:
+    """Draft 2020-12 format checks (formats are only annotations unless asserted; this suite asserts
+    them), with "uri" widened to IRIs: MCP resource URIs need not be ASCII (the Mcp-Name header has a
+    base64 form for exactly that), so an IRI is mapped to a URI as RFC 3987 section 3.1 says
+    (percent-encode the UTF-8 of every non-ASCII character) before the RFC 3986 check."""
+    checker = copy.deepcopy(Draft202012Validator.FORMAT_CHECKER)
+    try:
+        from rfc3986_validator import validate_rfc3986
+    except ImportError:  # without the validator jsonschema does not check "uri" at all
+        return checker
+
+    @checker.checks("uri")
+    def _is_uri_or_iri(instance: object) -> bool:
+        if not isinstance(instance, str):
+            return True
+        mapped = "".join(ch if ord(ch) < 0x80 else quote(ch, safe="") for ch in instance)
+        return bool(validate_rfc3986(mapped, rule="URI"))
+
+    return checker
 
 
 class SchemaValidator:
@@ -85,6 +116,7 @@ class SchemaValidator:
         self._key = "$defs" if "$defs" in self.schema else "definitions"
         Draft202012Validator.check_schema(self.schema)
         self._validators: dict[str, Draft202012Validator] = {}
+        self._formats = _format_checker()
         self._lock = threading.Lock()
 
     def validator(self, definition: str) -> Draft202012Validator:
@@ -98,16 +130,21 @@ class SchemaValidator:
                     self._key: self.defs,
                     "$ref": f"#/{self._key}/{definition}",
                 }
-                v = Draft202012Validator(root, format_checker=Draft202012Validator.FORMAT_CHECKER)
+                v = Draft202012Validator(root, format_checker=self._formats)
                 self._validators[definition] = v
             return v
 
     def errors(self, definition: str, instance: Any) -> list[str]:
         """Every violation of `definition` by `instance`, as readable lines (empty when valid)."""
         out = []
-        for err in sorted(self.validator(definition).iter_errors(instance), key=lambda e: list(e.absolute_path)):
+        for err in sorted(self.validator(definition).iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]):
             where = "/".join(str(p) for p in err.absolute_path) or "<root>"
-            out.append(f"{definition} at {where}: {err.message}")
+            line = f"{definition} at {where}: {err.message}"
+            if err.context:  # anyOf/oneOf: say why the closest alternative failed
+                best = best_match(err.context)
+                inner = "/".join(str(p) for p in best.absolute_path) or "<root>"
+                line += f" (closest: at {inner}: {best.message})"
+            out.append(line)
         return out
 
     def validate(self, definition: str, instance: Any) -> None:
@@ -130,6 +167,7 @@ class Exchange:
     messages: list[dict[str, Any]] = field(default_factory=list)
     complete: bool = False  # body read to the end
     raw_tail: bytes = b""
+    sse_ids: list[str] = field(default_factory=list)
 
     @property
     def rpc_method(self) -> str | None:
@@ -170,7 +208,7 @@ class WireRecorder:
         self.exchanges: list[Exchange] = []
         self.recorded: list[Recorded] = []
         self.violations: list[str] = []
-        self.validated = 0
+        self.validated = 0  # server messages schema-validated
         self.by_definition: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -208,7 +246,6 @@ class WireRecorder:
     def _schema(self, ex: Exchange, definition: str, instance: Any, whole: Any) -> None:
         errs = self.validator.errors(definition, instance)
         with self._lock:
-            self.validated += 1
             self.by_definition[definition] = self.by_definition.get(definition, 0) + 1
         for e in errs:
             self.violation(ex, "schema: " + e, whole)
@@ -235,6 +272,8 @@ class WireRecorder:
             self.violation(ex, "server message is not a JSON object", msg)
             self.recorded.append(Recorded(ex, "invalid", None, msg, framing))
             return
+        with self._lock:
+            self.validated += 1  # every JSON object message is schema-validated by one branch below
         if "method" in msg and "id" in msg:
             self._request(ex, msg, framing)
         elif "method" in msg:
@@ -254,6 +293,8 @@ class WireRecorder:
     def _result(self, ex: Exchange, msg: dict[str, Any], framing: str) -> None:
         self._schema(ex, "JSONRPCResultResponse", msg, msg)
         self._check_id(ex, msg)
+        if ex.status != 200:
+            self.violation(ex, f"result sent with HTTP {ex.status}, expected 200", msg)
         result = msg.get("result")
         method = ex.rpc_method
         rtype = result.get("resultType") if isinstance(result, dict) else None
@@ -282,7 +323,13 @@ class WireRecorder:
         self._schema(ex, "JSONRPCErrorResponse", msg, msg)
         if msg.get("id") is not None:
             self._check_id(ex, msg)
-        self.recorded.append(Recorded(ex, "error", "JSONRPCErrorResponse", msg, framing))
+        error = msg.get("error") if isinstance(msg.get("error"), dict) else {}
+        definition = ERROR_DEFS.get(error.get("code"))  # type: ignore[arg-type]
+        if definition is not None:
+            self._schema(ex, definition, msg, msg)
+            if framing == "json" and ex.status != 400:
+                self.violation(ex, f"{definition} must be sent with HTTP 400, got {ex.status}", msg)
+        self.recorded.append(Recorded(ex, "error", definition or "JSONRPCErrorResponse", msg, framing))
 
     def _request(self, ex: Exchange, msg: dict[str, Any], framing: str) -> None:
         self._schema(ex, "JSONRPCRequest", msg, msg)
@@ -338,7 +385,7 @@ class _SSEParser:
         self.buf = b""
         self.data: list[str] = []
         self.event = ""
-        self.events: list[tuple[str, str | None]] = []
+        self.ids: list[str] = []  # SSE `id:` fields seen (resumable streams)
 
     def feed(self, chunk: bytes) -> None:
         self.buf += chunk
@@ -356,10 +403,19 @@ class _SSEParser:
             self.buf = rest
             self._line(line.decode("utf-8", "replace"))
 
+    def close(self) -> None:
+        """End of stream: a line ended by a lone CR at the very end still counts; an unterminated
+        event is discarded (as the WHATWG rules say)."""
+        if self.buf.endswith(b"\r"):
+            self.buf = self.buf[:-1]
+            self._line(self.buf.decode("utf-8", "replace"))
+            self.buf = b""
+
     def _line(self, line: str) -> None:
         if line == "":
-            if self.data:
-                self.on_event(self.event or "message", "\n".join(self.data))
+            data = "\n".join(self.data)
+            if data:  # an empty data buffer (e.g. a priming event) is not dispatched
+                self.on_event(self.event or "message", data)
             self.data, self.event = [], ""
             return
         if line.startswith(":"):
@@ -371,6 +427,8 @@ class _SSEParser:
             self.data.append(value)
         elif name == "event":
             self.event = value
+        elif name == "id":
+            self.ids.append(value)
 
 
 class _TeeStream(httpx2.AsyncByteStream):
@@ -390,23 +448,29 @@ class _TeeStream(httpx2.AsyncByteStream):
             return
         self.recorder.record_raw(self.ex, data, "sse")
 
+    def feed(self, chunk: bytes) -> None:
+        try:
+            if self.sse is not None:
+                self.sse.feed(chunk)
+            else:
+                self.body.extend(chunk)
+        except Exception as exc:  # never disturb the client under test
+            self.recorder.violation(self.ex, f"tee failed: {exc!r}")
+
     async def __aiter__(self):
         async for chunk in self.inner:
-            try:
-                if self.sse is not None:
-                    self.sse.feed(chunk)
-                else:
-                    self.body.extend(chunk)
-            except Exception as exc:  # never disturb the client under test
-                self.recorder.violation(self.ex, f"tee failed: {exc!r}")
+            self.feed(chunk)
             yield chunk
-        self._finish()
+        self.finish()
 
-    def _finish(self) -> None:
+    def finish(self) -> None:
         if self.done:
             return
         self.done = True
         self.ex.complete = True
+        if self.sse is not None:
+            self.sse.close()
+            self.ex.sse_ids = list(self.sse.ids)
         if self.is_json and self.body:
             self.recorder.record_raw(self.ex, bytes(self.body), "json")
         elif self.sse is None and self.body:
@@ -437,7 +501,12 @@ class TeeTransport(httpx2.AsyncBaseTransport):
         response = await self.inner.handle_async_request(request)
         ex.status = response.status_code
         ex.content_type = response.headers.get("content-type", "")
-        response.stream = _TeeStream(response.stream, self.recorder, ex)
+        tee = _TeeStream(response.stream, self.recorder, ex)
+        if hasattr(response, "_content"):  # a body that was read already (e.g. a mock transport)
+            tee.feed(response.content)
+            tee.finish()
+        else:
+            response.stream = tee
         return response
 
     async def aclose(self) -> None:

@@ -118,10 +118,13 @@ public final class MemoryEventLog: EventLog {
         for t in finished { t.finish() }
     }
 
+    /// Tidies expired entries every `tidyInterval` until graceful shutdown.
     public func run() async throws {
-        while !Task.isCancelledOrShuttingDown {
-            try? await Task.sleep(for: tidyInterval)
-            tidy()
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: self.tidyInterval)
+                self.tidy()
+            }
         }
     }
 }

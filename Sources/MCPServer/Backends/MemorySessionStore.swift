@@ -95,17 +95,13 @@ public final class MemorySessionStore: SessionStore {
         state.withLock { s in s.entries = s.entries.filter { $0.value.expiresAt > now } }
     }
 
+    /// Tidies expired entries every `tidyInterval` until graceful shutdown.
     public func run() async throws {
-        while !Task.isCancelledOrShuttingDown {
-            try? await Task.sleep(for: tidyInterval)
-            tidy()
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: self.tidyInterval)
+                self.tidy()
+            }
         }
-    }
-}
-
-extension Task where Success == Never, Failure == Never {
-    /// Whether the current task is cancelled or its service group is shutting down.
-    static var isCancelledOrShuttingDown: Bool {
-        Task.isCancelled || Task.isShuttingDownGracefully
     }
 }

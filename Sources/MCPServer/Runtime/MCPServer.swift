@@ -288,6 +288,15 @@ public final class MCPServer: Service, Sendable {
 
     /// Returns when the server starts draining, or when the calling task is cancelled.
     func waitForDrain() async {
+        // Requests run under the HTTP server's service, which is told to shut down before this one: drain then too.
+        await withGracefulShutdownHandler {
+            await self.waitForDrainSignal()
+        } onGracefulShutdown: {
+            self.beginDraining()
+        }
+    }
+
+    private func waitForDrainSignal() async {
         let id = drainState.withLock { s -> Int in
             s.nextID += 1
             return s.nextID

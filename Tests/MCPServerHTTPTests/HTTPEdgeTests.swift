@@ -1,0 +1,192 @@
+//
+// This source file is part of the swift-mcp-server project.
+// SPDX-License-Identifier: Apache-2.0
+//
+
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import MCPDemo
+import MCPServer
+import MCPServerHTTP
+import MCPServerTesting
+import NIOCore
+import Testing
+
+func demoServer() -> MCPServer {
+    let server = MCPServer(configuration: MCPServerConfiguration(name: "demo", version: "1"), backends: .inMemory())
+    DemoServer.register(on: server)
+    return server
+}
+
+extension HTTPField.Name {
+    static let mcpProtocolVersion = Self("MCP-Protocol-Version")!
+    static let mcpMethod = Self("Mcp-Method")!
+    static let mcpName = Self("Mcp-Name")!
+}
+
+@Suite("HTTP edge")
+struct HTTPEdgeTests {
+    @Test func servesJSONForQuickRequests() async throws {
+        try await demoServer().withTestClient { client in
+            let r = try await client.request("tools/call", params: ["name": "echo", "arguments": ["text": "hi"]])
+            #expect(r.status == .ok)
+            #expect(r.headers[.contentType] == "application/json")
+            #expect(r.result?["content"] == [["type": "text", "text": "hi"]])
+            #expect(r.final?["id"] == 1)
+        }
+    }
+
+    @Test func streamsProgressAsServerSentEvents() async throws {
+        try await demoServer().withTestClient { client in
+            let r = try await client.request(
+                "tools/call",
+                params: ["name": "countdown", "arguments": ["steps": 2, "intervalMs": 1]],
+                meta: ["progressToken": "tok", MetaKey.logLevel: "debug"]
+            )
+            #expect(r.status == .ok)
+            #expect(r.isEventStream)
+            #expect(r.headers[HTTPField.Name("X-Accel-Buffering")!] == "no")
+            #expect(r.messages.count == 5)
+            #expect(r.messages.first?["method"] == "notifications/progress")
+            #expect(r.result?["content"] == [["type": "text", "text": "done"]])
+            // Modern streams are not resumable: no SSE ids.
+            #expect(!String(buffer: r.body).contains("\nid:"))
+        }
+    }
+
+    @Test func silentSlowHandlersSwitchToAStreamWithKeepAlives() async throws {
+        let server = demoServer()
+        server.registerTool(Tool(name: "slow")) { _, _ in
+            try await Task.sleep(for: .milliseconds(300))
+            return .text("late")
+        }
+        let config = MCPHTTPConfiguration(keepAliveInterval: .milliseconds(100), streamingThreshold: .milliseconds(50))
+        try await server.withTestClient(configuration: config) { client in
+            let r = try await client.request("tools/call", params: ["name": "slow"])
+            #expect(r.isEventStream)
+            #expect(String(buffer: r.body).contains(": keep-alive"))
+            #expect(r.result?["content"] == [["type": "text", "text": "late"]])
+        }
+    }
+
+    @Test func mapsProtocolErrorsToStatusCodes() async throws {
+        try await demoServer().withTestClient { client in
+            let unknown = try await client.request("nope/nope")
+            #expect(unknown.status == .notFound)
+            #expect(unknown.error?["code"] == -32601)
+            let old = try await client.request("tools/list", meta: [MetaKey.protocolVersion: "2099-01-01"])
+            #expect(old.status == .badRequest)
+            // Header says 2026-07-28, body says 2099: mismatch.
+            #expect(old.error?["code"] == -32020)
+            var h = client.headers(method: "tools/list", params: [:])
+            h[.mcpProtocolVersion] = "2099-01-01"
+            let body = JSONWriter.encode([
+                "jsonrpc": "2.0", "id": 7, "method": "tools/list", "params": ["_meta": [MetaKey.protocolVersion: "2099-01-01"]],
+            ])
+            let unsupported = try await client.raw(body: body, headers: h)
+            #expect(unsupported.status == .badRequest)
+            #expect(unsupported.error?["code"] == -32022)
+            #expect(unsupported.error?["data"]?["supported"] == ["2026-07-28"])
+            let wrongName = try await client.request(
+                "tools/call", params: ["name": "echo", "arguments": ["text": "x"]], extraHeaders: [.mcpName: "add"]
+            )
+            #expect(wrongName.status == .badRequest)
+            #expect(wrongName.error?["code"] == -32020)
+            let missingCap = try await client.request("tools/call", params: ["name": "ask", "arguments": ["question": "q"]])
+            #expect(missingCap.status == .badRequest)
+            #expect(missingCap.error?["code"] == -32021)
+            let unknownTool = try await client.request("tools/call", params: ["name": "nope"])
+            #expect(unknownTool.status == .ok)
+            #expect(unknownTool.error?["code"] == -32602)
+        }
+    }
+
+    @Test func refusesOtherMethodsAndBadRequests() async throws {
+        try await demoServer().withTestClient { client in
+            let good = client.headers(method: "tools/list", params: [:])
+            let body = JSONWriter.encode(["jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": .object(client.params([:]))])
+            for method in [HTTPRequest.Method.get, .delete] {
+                let r = try await client.raw(body: [], headers: good, method: method)
+                #expect(r.status == .methodNotAllowed)
+                #expect(r.headers[.allow] == "POST")
+            }
+            var h = good
+            h[.origin] = "https://evil.example"
+            #expect(try await client.raw(body: body, headers: h).status == .forbidden)
+            h[.origin] = "http://localhost:3000"
+            #expect(try await client.raw(body: body, headers: h).status == .ok)
+            h = good
+            h[.contentType] = "text/plain"
+            #expect(try await client.raw(body: body, headers: h).status == .unsupportedMediaType)
+            h = good
+            h[.accept] = "application/json"
+            #expect(try await client.raw(body: body, headers: h).status == .notAcceptable)
+            let huge = [UInt8](repeating: 0x20, count: 4 * 1024 * 1024 + 1)
+            #expect(try await client.raw(body: huge, headers: good).status == .contentTooLarge)
+            let parse = try await client.raw(body: Array("{not json".utf8), headers: good)
+            #expect(parse.status == .badRequest)
+            #expect(parse.error?["code"] == -32700)
+            let notification = try await client.raw(body: Array(#"{"jsonrpc":"2.0","method":"notifications/cancelled"}"#.utf8), headers: good)
+            #expect(notification.status == .accepted)
+            let response = try await client.raw(body: Array(#"{"jsonrpc":"2.0","id":1,"result":{}}"#.utf8), headers: good)
+            #expect(response.status == .badRequest)
+        }
+    }
+
+    @Test func allowsConfiguredOrigins() {
+        let c = MCPHTTPConfiguration(allowedOrigins: ["https://app.example"])
+        #expect(c.allows(origin: nil))
+        #expect(c.allows(origin: "https://app.example"))
+        #expect(!c.allows(origin: "http://localhost"))
+        let d = MCPHTTPConfiguration()
+        #expect(d.allows(origin: "http://127.0.0.1:8080"))
+        #expect(!d.allows(origin: "http://localhost.evil.com"))
+        #expect(!d.allows(origin: "http://127.0.0.1:80x"))
+    }
+
+    @Test func authenticatesWithBearerTokens() async throws {
+        let server = demoServer()
+        let config = MCPHTTPConfiguration(authenticator: BearerTokenAuthenticator(tokens: ["secret": Principal(id: "alice")]))
+        try await server.withTestClient(configuration: config, clientCapabilities: ["elicitation": [:]]) { client in
+            let anonymous = try await client.request("tools/list")
+            #expect(anonymous.status == .unauthorized)
+            let alice = try await client.request("tools/call", params: ["name": "ask", "arguments": ["question": "q"]], extraHeaders: [.authorization: "Bearer secret"])
+            #expect(alice.result?["resultType"] == "input_required")
+        }
+    }
+
+    @Test func servesHealthAndReadiness() async throws {
+        let server = demoServer()
+        try await server.withTestClient { client in
+            let health = try await client.client.executeRequest(uri: "/healthz", method: .get, headers: [:], body: nil)
+            #expect(health.status == .ok)
+            let ready = try await client.client.executeRequest(uri: "/readyz", method: .get, headers: [:], body: nil)
+            #expect(ready.status == .ok)
+            server.beginDraining()
+            let draining = try await client.client.executeRequest(uri: "/readyz", method: .get, headers: [:], body: nil)
+            #expect(draining.status == .serviceUnavailable)
+        }
+    }
+
+    @Test func listenStreamsOverALiveSocket() async throws {
+        let server = demoServer()
+        try await server.withTestClient(mode: .live) { client in
+            async let listen = client.request(
+                "subscriptions/listen", params: ["notifications": ["resourceSubscriptions": ["demo://counter"]]], id: .string("L1")
+            )
+            while server.statistics.openListenStreams == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            // The live test client has one connection, busy with the stream: publish in process.
+            try await server.notifyResourceUpdated(uri: "demo://other")
+            try await server.notifyResourceUpdated(uri: "demo://counter")
+            try await Task.sleep(for: .milliseconds(100))
+            server.beginDraining()
+            let r = try await listen
+            #expect(r.isEventStream)
+            #expect(r.messages.map { $0["method"]?.stringValue ?? "result" } == [
+                "notifications/subscriptions/acknowledged", "notifications/resources/updated", "result",
+            ])
+            #expect(r.final?["id"] == "L1")
+        }
+    }
+}
