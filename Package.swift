@@ -83,6 +83,7 @@ let package = Package(
             dependencies: [
                 "MCPServer",
                 "MCPDemo",
+                "MCPServerTesting",
             ],
             swiftSettings: swiftSettings
         ),

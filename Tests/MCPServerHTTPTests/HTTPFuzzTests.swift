@@ -10,17 +10,6 @@ import MCPServerHTTP
 import MCPServerTesting
 import Testing
 
-struct FuzzRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite("HTTP edge fuzzing")
 struct HTTPFuzzTests {
     static let seeds: [String] = [
@@ -35,7 +24,7 @@ struct HTTPFuzzTests {
         let server = demoServer()
         let config = MCPHTTPConfiguration(maxBodySize: 64 * 1024, streamingThreshold: .seconds(5))
         try await server.withTestClient(configuration: config) { client in
-            var rng = FuzzRandom(state: 2026)
+            var rng = SeededRandom(seed: 2026)
             let methods = ["tools/call", "tools/list", "resources/read", "prompts/get", "nope", "", "tools/call\u{7F}"]
             var statuses: [Int: Int] = [:]
             for i in 0..<3000 {

@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 
+import MCPServerTesting
 import Testing
 
 @testable import MCPServer
@@ -53,7 +54,7 @@ struct JSONParserTests {
     }
 
     @Test func roundTripsRandomValues() throws {
-        var rng = SeededGenerator(seed: 42)
+        var rng = SeededRandom(seed: 42)
         for _ in 0..<2000 {
             let value = randomValue(&rng, depth: 0)
             let text = JSONWriter.encode(value)
@@ -64,7 +65,7 @@ struct JSONParserTests {
 
     /// Mutates valid documents byte by byte: every result is either a value or a parse error, never a crash.
     @Test func fuzzedInputNeverCrashes() {
-        var rng = SeededGenerator(seed: 7)
+        var rng = SeededRandom(seed: 7)
         let seeds: [[UInt8]] = [
             Array(#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}"#.utf8),
             Array(#"[1,2,{"a":"\u00e9\ud83d\ude00"},-0.5e-3,true,null]"#.utf8),
@@ -87,24 +88,12 @@ struct JSONParserTests {
     }
 }
 
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-func randomString(_ rng: inout SeededGenerator) -> String {
+func randomString(_ rng: inout SeededRandom) -> String {
     let pool: [Character] = ["a", "Z", "0", " ", "\"", "\\", "\n", "\t", "\u{01}", "é", "😀", "/", "中"]
     return String((0..<Int(rng.next() % 8)).map { _ in pool[Int(rng.next() % UInt64(pool.count))] })
 }
 
-func randomValue(_ rng: inout SeededGenerator, depth: Int) -> JSONValue {
+func randomValue(_ rng: inout SeededRandom, depth: Int) -> JSONValue {
     switch rng.next() % (depth > 4 ? 5 : 7) {
     case 0: return .null
     case 1: return .bool(rng.next() % 2 == 0)
