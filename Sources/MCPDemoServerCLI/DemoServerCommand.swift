@@ -39,11 +39,25 @@ struct DemoServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
+    @Option(
+        name: .customLong("sse-poll-after-ms"),
+        help: "Legacy SSE polling (SEP-1699): close SSE connections after this many ms without ending the stream; 0 = never."
+    )
+    var ssePollAfterMs = 0
+
+    @Option(name: .customLong("client-request-timeout-ms"), help: "How long a handler waits for a legacy client's answer to a server-to-client request.")
+    var clientRequestTimeoutMs = 60_000
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        guard ssePollAfterMs >= 0 else { throw ValidationError("--sse-poll-after-ms must not be negative") }
+        guard clientRequestTimeoutMs > 0 else { throw ValidationError("--client-request-timeout-ms must be positive") }
+        if let replicaID, replicaID.isEmpty || !replicaID.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) {
+            throw ValidationError("--replica-id must be letters, digits, - or _")
+        }
         for key in keys where RingKey(base64: key) == nil {
             throw ValidationError("--key must be base64 of exactly 32 bytes (e.g. `openssl rand -base64 32`)")
         }
@@ -71,14 +85,18 @@ struct DemoServerCommand: AsyncParsableCommand {
                 name: "mcp-demo-server",
                 version: "0.1.0",
                 instructions: "A demo server: echo, add, countdown, ask, ask-twice, summarize, list-roots, touch and fail.",
-                replicaID: replica
+                replicaID: replica,
+                clientRequestTimeout: .milliseconds(clientRequestTimeoutMs)
             ),
             backends: backends,
             logger: logger
         )
         DemoServer.register(on: server)
         let router = Router()
-        MCPHTTPEndpoint(server: server, configuration: MCPHTTPConfiguration(allowedOrigins: allowedOrigins)).addRoutes(to: router)
+        MCPHTTPEndpoint(server: server, configuration: MCPHTTPConfiguration(
+                allowedOrigins: allowedOrigins,
+                ssePollAfter: ssePollAfterMs > 0 ? .milliseconds(ssePollAfterMs) : nil
+            )).addRoutes(to: router)
         let app = Application(
             router: router,
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "mcp-demo-server"),

@@ -28,6 +28,11 @@ public struct MCPHTTPConfiguration: Sendable {
     public var cancelOnInboundClose: Bool
     /// Resolves the caller of each request. Default: everyone is ``Principal/anonymous``.
     public var authenticator: any MCPAuthenticator
+    /// The `retry` delay announced on legacy SSE streams: how long a client waits before it reconnects. Default 1 s.
+    public var sseRetry: Duration
+    /// SSE polling (SEP-1699) for legacy streams: close each SSE connection after this long, without ending the
+    /// stream; clients reconnect with `Last-Event-ID`. `nil` (the default) keeps connections open.
+    public var ssePollAfter: Duration?
 
     /// Creates a configuration.
     public init(
@@ -37,7 +42,9 @@ public struct MCPHTTPConfiguration: Sendable {
         keepAliveInterval: Duration = .seconds(15),
         streamingThreshold: Duration = .seconds(1),
         cancelOnInboundClose: Bool = true,
-        authenticator: any MCPAuthenticator = AnonymousAuthenticator()
+        authenticator: any MCPAuthenticator = AnonymousAuthenticator(),
+        sseRetry: Duration = .seconds(1),
+        ssePollAfter: Duration? = nil
     ) {
         precondition(path.hasPrefix("/"), "path must start with /")
         precondition(maxBodySize > 0, "maxBodySize must be positive")
@@ -50,6 +57,8 @@ public struct MCPHTTPConfiguration: Sendable {
         self.streamingThreshold = streamingThreshold
         self.cancelOnInboundClose = cancelOnInboundClose
         self.authenticator = authenticator
+        self.sseRetry = sseRetry
+        self.ssePollAfter = ssePollAfter
     }
 
     /// Whether a request with this `Origin` header may proceed.

@@ -26,8 +26,8 @@ public struct MCPHTTPEndpoint: Sendable {
     public func addRoutes<Context: Hummingbird.RequestContext>(to router: Router<Context>) {
         let path = RouterPath(stringLiteral: configuration.path)
         router.post(path) { request, _ in try await self.handlePost(request) }
-        router.get(path) { request, _ in self.methodNotAllowed(request) }
-        router.delete(path) { request, _ in self.methodNotAllowed(request) }
+        router.get(path) { request, _ in try await self.handleGet(request) }
+        router.delete(path) { request, _ in try await self.handleDelete(request) }
         router.get("/healthz") { _, _ in Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ok\n"))) }
         router.get("/readyz") { _, _ in
             self.server.isDraining
@@ -38,7 +38,7 @@ public struct MCPHTTPEndpoint: Sendable {
 
     func methodNotAllowed(_ request: Request) -> Response {
         var headers = HTTPFields()
-        headers[.allow] = "POST"
+        headers[.allow] = request.headers[.mcpSessionID] == nil ? "POST" : "GET, POST, DELETE"
         return errorResponse(
             status: .methodNotAllowed,
             error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "Method not allowed: this endpoint accepts POST only"),
@@ -96,6 +96,9 @@ public struct MCPHTTPEndpoint: Sendable {
         switch parsed {
         case .success(let m): message = m
         case .failure(let error): return errorResponse(status: .badRequest, error: error)
+        }
+        if isLegacy(message, headers: headers) {
+            return try await handleLegacyPost(message, headers: headers, principal: principal, request: request)
         }
         switch message {
         case .notification:
@@ -158,12 +161,13 @@ public struct MCPHTTPEndpoint: Sendable {
 
     // MARK: Responses
 
-    func jsonResponse(_ message: JSONValue) -> Response {
+    func jsonResponse(_ message: JSONValue, legacy: Bool = false, extraHeaders: HTTPFields = HTTPFields()) -> Response {
         var status = HTTPResponse.Status.ok
-        if case .object(let e)? = message["error"], let code = e["code"]?.intValue {
+        // Legacy clients read 404 as "session gone", so their JSON-RPC errors travel with 200.
+        if !legacy, case .object(let e)? = message["error"], let code = e["code"]?.intValue {
             status = HTTPResponse.Status(code: MCPServer.httpStatus(for: code))
         }
-        var headers = HTTPFields()
+        var headers = extraHeaders
         headers[.contentType] = "application/json"
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: JSONWriter.encode(message))))
     }

@@ -37,6 +37,8 @@ public protocol EventLog: Service {
     ) async throws -> Result
     /// Marks a stream as complete: tails end after its last event; it expires after `ttl` (the retention window).
     func close(stream: String, ttl: Duration) async throws
+    /// Whether the stream exists (has events and has not expired).
+    func exists(stream: String) async throws -> Bool
     /// Deletes a stream.
     func delete(stream: String) async throws
 }

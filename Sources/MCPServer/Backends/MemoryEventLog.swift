@@ -99,6 +99,14 @@ public final class MemoryEventLog: EventLog {
         for t in tails { t.finish() }
     }
 
+    public func exists(stream: String) async throws -> Bool {
+        let now = clock.millis()
+        return state.withLock { s in
+            guard let st = s.streams[stream] else { return false }
+            return st.expiresAt > now && !st.events.isEmpty
+        }
+    }
+
     public func delete(stream: String) async throws {
         let tails = state.withLock { s in Array((s.streams.removeValue(forKey: stream)?.tails ?? [:]).values) }
         for t in tails { t.finish() }

@@ -86,6 +86,7 @@ public struct HandlerContext: Sendable {
     let inputs: any InputChannel
     /// The server handling the request (its backends, configuration and statistics).
     public let server: MCPServer
+    let legacy: LegacyRequest?
 
     init(
         requestID: JSONRPCRequestID,
@@ -95,7 +96,8 @@ public struct HandlerContext: Sendable {
         logger: Logger,
         sink: any MessageSink,
         inputs: any InputChannel,
-        server: MCPServer
+        server: MCPServer,
+        legacy: LegacyRequest? = nil
     ) {
         self.requestID = requestID
         self.method = method
@@ -105,6 +107,7 @@ public struct HandlerContext: Sendable {
         self.sink = sink
         self.inputs = inputs
         self.server = server
+        self.legacy = legacy
     }
 
     /// Whether the request was cancelled (for example, the client closed the response stream).
@@ -124,7 +127,14 @@ public struct HandlerContext: Sendable {
 
     /// Sends a log message, if the client asked for messages at `level` or above.
     public func log(_ level: LogLevel, _ data: JSONValue, logger name: String? = nil) async throws {
-        guard let wanted = meta.logLevel, level >= wanted else { return }
+        let wanted: LogLevel?
+        if let legacy {
+            // A session's level can change while the handler runs (logging/setLevel, on any replica).
+            wanted = try await server.loadSession(legacy.sessionID)?.logLevel
+        } else {
+            wanted = meta.logLevel
+        }
+        guard let wanted, level >= wanted else { return }
         var params: [String: JSONValue] = ["level": .string(level.rawValue), "data": data]
         if let name { params["logger"] = .string(name) }
         try await sink.send(["jsonrpc": "2.0", "method": "notifications/message", "params": .object(params)])

@@ -98,7 +98,12 @@ extension MCPServer {
         )
     }
 
-    func dispatchModern(_ request: IncomingRequest, meta: RequestMeta, sink: any MessageSink) async throws -> JSONValue {
+    func dispatchModern(
+        _ request: IncomingRequest,
+        meta: RequestMeta,
+        sink: any MessageSink,
+        legacy: LegacyRequest? = nil
+    ) async throws -> JSONValue {
         let params = request.params
         switch request.method {
         case "server/discover":
@@ -125,11 +130,11 @@ extension MCPServer {
             let (items, next) = try page(prompts, cursor: params["cursor"])
             return complete(paged("prompts", items, next), cache: listCache)
         case "tools/call":
-            return try await callTool(request, meta: meta, sink: sink)
+            return try await callTool(request, meta: meta, sink: sink, legacy: legacy)
         case "resources/read":
-            return try await readResource(request, meta: meta, sink: sink)
+            return try await readResource(request, meta: meta, sink: sink, legacy: legacy)
         case "prompts/get":
-            return try await getPrompt(request, meta: meta, sink: sink)
+            return try await getPrompt(request, meta: meta, sink: sink, legacy: legacy)
         case "completion/complete":
             return try await complete(request)
         case "subscriptions/listen":
@@ -223,10 +228,20 @@ extension MCPServer {
         meta: RequestMeta,
         sink: any MessageSink,
         binding: String,
+        legacy: LegacyRequest?,
         _ body: (HandlerContext) async throws -> T
     ) async throws -> RoundOutcome<T> {
-        let answers = try await gatherAnswers(request.params, binding: binding, principal: request.principal)
-        let inputs = MRTRInputs(answers: answers)
+        let inputs: MRTRInputs
+        let channel: any InputChannel
+        if let legacy {
+            // Legacy sessions ask the client with real server-to-client requests; there are no rounds.
+            inputs = MRTRInputs(answers: [:])
+            channel = LegacyInputs(server: self, session: legacy)
+        } else {
+            let answers = try await gatherAnswers(request.params, binding: binding, principal: request.principal)
+            inputs = MRTRInputs(answers: answers)
+            channel = inputs
+        }
         var logger = self.logger
         logger[metadataKey: "mcp.request.id"] = "\(request.id)"
         logger[metadataKey: "mcp.method"] = "\(request.method)"
@@ -237,8 +252,9 @@ extension MCPServer {
             meta: meta,
             logger: logger,
             sink: sink,
-            inputs: inputs,
-            server: self
+            inputs: channel,
+            server: self,
+            legacy: legacy
         )
         stats.withLock { $0.activeHandlers += 1 }
         defer {
@@ -283,7 +299,7 @@ extension MCPServer {
         ]
     }
 
-    func callTool(_ request: IncomingRequest, meta: RequestMeta, sink: any MessageSink) async throws -> JSONValue {
+    func callTool(_ request: IncomingRequest, meta: RequestMeta, sink: any MessageSink, legacy: LegacyRequest?) async throws -> JSONValue {
         guard case .string(let name)? = request.params["name"] else {
             throw JSONRPCError.invalidParams("tools/call needs a string \"name\"")
         }
@@ -299,7 +315,7 @@ extension MCPServer {
             return complete(CallToolResult.error("Invalid arguments for tool \(name): \(violation)").fields)
         }
         let binding = RequestStateSealer.binding(method: request.method, target: name, arguments: .object(arguments))
-        let outcome = try await runRound(request, meta: meta, sink: sink, binding: binding) { context -> CallToolResult in
+        let outcome = try await runRound(request, meta: meta, sink: sink, binding: binding, legacy: legacy) { context -> CallToolResult in
             do {
                 return try await entry.handler(arguments, context)
             } catch let error as JSONRPCError {
@@ -330,7 +346,7 @@ extension MCPServer {
         }
     }
 
-    func readResource(_ request: IncomingRequest, meta: RequestMeta, sink: any MessageSink) async throws -> JSONValue {
+    func readResource(_ request: IncomingRequest, meta: RequestMeta, sink: any MessageSink, legacy: LegacyRequest?) async throws -> JSONValue {
         guard case .string(let uri)? = request.params["uri"] else {
             throw JSONRPCError.invalidParams("resources/read needs a string \"uri\"")
         }
@@ -345,7 +361,7 @@ extension MCPServer {
             throw JSONRPCError.invalidParams("Resource not found", data: ["uri": .string(uri)])
         }
         let binding = RequestStateSealer.binding(method: request.method, target: uri, arguments: nil)
-        let outcome = try await runRound(request, meta: meta, sink: sink, binding: binding) { context in
+        let outcome = try await runRound(request, meta: meta, sink: sink, binding: binding, legacy: legacy) { context in
             try await handler(uri, variables, context)
         }
         switch outcome {
@@ -356,7 +372,7 @@ extension MCPServer {
         }
     }
 
-    func getPrompt(_ request: IncomingRequest, meta: RequestMeta, sink: any MessageSink) async throws -> JSONValue {
+    func getPrompt(_ request: IncomingRequest, meta: RequestMeta, sink: any MessageSink, legacy: LegacyRequest?) async throws -> JSONValue {
         guard case .string(let name)? = request.params["name"] else {
             throw JSONRPCError.invalidParams("prompts/get needs a string \"name\"")
         }
@@ -379,7 +395,7 @@ extension MCPServer {
             target: name,
             arguments: .object(arguments.mapValues { .string($0) })
         )
-        let outcome = try await runRound(request, meta: meta, sink: sink, binding: binding) { context in
+        let outcome = try await runRound(request, meta: meta, sink: sink, binding: binding, legacy: legacy) { context in
             try await entry.handler(arguments, context)
         }
         switch outcome {

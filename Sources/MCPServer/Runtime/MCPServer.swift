@@ -106,6 +106,13 @@ public final class MCPServer: Service, Sendable {
     let serverInfo: JSONValue
     let stats = Mutex(Statistics())
     let announcements = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(64))
+    let sessionIDs: SessionIDAuthority
+    let pendingClientRequests = Mutex<[String: ResponseSlot]>([:])
+    let clientRequestCounter = Mutex(0)
+    /// Legacy handlers running on this replica: "sessionID|requestID" → cancel.
+    let runningLegacyHandlers = Mutex<[String: @Sendable () -> Void]>([:])
+    let jobs = AsyncStream<@Sendable () async -> Void>.makeStream()
+    let jobState = Mutex((running: false, active: 0))
 
     /// Counters of what the runtime did; for tests and diagnostics.
     public struct Statistics: Sendable, Hashable {
@@ -131,6 +138,7 @@ public final class MCPServer: Service, Sendable {
         self.backends = backends
         self.logger = logger
         self.sealer = RequestStateSealer(keyRing: backends.keyRing, lifetime: configuration.requestStateLifetime)
+        self.sessionIDs = SessionIDAuthority(keyRing: backends.keyRing)
         var info: [String: JSONValue] = ["name": .string(configuration.name), "version": .string(configuration.version)]
         if let title = configuration.title { info["title"] = .string(title) }
         self.serverInfo = .object(info)
@@ -258,18 +266,67 @@ public final class MCPServer: Service, Sendable {
 
     // MARK: Lifecycle
 
-    /// Waits for graceful shutdown, then drains open listen streams.
+    /// Runs the work this replica owns until graceful shutdown, then drains: open listen streams end with a final
+    /// result, new legacy work is refused, and in-flight legacy handlers get ``MCPServerConfiguration/drainTimeout``
+    /// to finish before they are cancelled.
     public func run() async throws {
         let bus = backends.messageBus
         let logger = self.logger
-        await cancelWhenGracefulShutdown {
-            for await kind in self.announcements.stream {
-                do { try await bus.publish([], to: "mcp:list_changed:\(kind)") } catch {
-                    logger.debug("list_changed publish failed", metadata: ["mcp.error": "\(error)"])
+        jobState.withLock { $0.running = true }
+        defer { jobState.withLock { $0.running = false } }
+        do {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask {
+                    await cancelWhenGracefulShutdown {
+                        for await kind in self.announcements.stream {
+                            do { try await bus.publish([], to: "mcp:list_changed:\(kind)") } catch {
+                                logger.debug("list_changed publish failed", metadata: ["mcp.error": "\(error)"])
+                            }
+                        }
+                    }
+                }
+                await withGracefulShutdownHandler {
+                    for await job in self.jobs.stream {
+                        group.addTask { await job() }
+                    }
+                } onGracefulShutdown: {
+                    self.beginDraining()
+                    self.jobs.continuation.finish()
+                }
+                // Draining: give in-flight work a deadline.
+                let deadline = ContinuousClock.now + self.configuration.drainTimeout
+                group.addTask {
+                    while self.jobState.withLock({ $0.active }) > 0 {
+                        if ContinuousClock.now >= deadline { throw DrainDeadline() }
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
                 }
             }
+        } catch is DrainDeadline {
+            logger.debug("drain deadline reached; in-flight handlers were cancelled")
         }
         beginDraining()
+    }
+
+    struct DrainDeadline: Error {}
+
+    /// Runs `job` in this server's task group, so it outlives the HTTP request that started it (legacy handlers
+    /// keep running when the client disconnects).
+    /// - Returns: `false` if the server is not running or is draining; the caller then runs the work itself.
+    package func spawn(_ job: @escaping @Sendable () async -> Void) -> Bool {
+        let wrapped: @Sendable () async -> Void = {
+            await job()
+            self.jobState.withLock { $0.active -= 1 }
+        }
+        let running = jobState.withLock { s -> Bool in
+            guard s.running, !self.isDraining else { return false }
+            s.active += 1
+            return true
+        }
+        guard running else { return false }
+        if case .enqueued = jobs.continuation.yield(wrapped) { return true }
+        jobState.withLock { $0.active -= 1 }
+        return false
     }
 
     /// Ends every open `subscriptions/listen` stream with a final result and refuses new ones.
@@ -287,7 +344,7 @@ public final class MCPServer: Service, Sendable {
     public var isDraining: Bool { drainState.withLock { $0.draining } }
 
     /// Returns when the server starts draining, or when the calling task is cancelled.
-    func waitForDrain() async {
+    package func waitForDrain() async {
         // Requests run under the HTTP server's service, which is told to shut down before this one: drain then too.
         await withGracefulShutdownHandler {
             await self.waitForDrainSignal()

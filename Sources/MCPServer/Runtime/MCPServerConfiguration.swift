@@ -23,6 +23,14 @@ public struct MCPServerConfiguration: Sendable {
     public var requestStateLifetime: Duration
     /// This replica's identifier, used in logs and in identifiers that route answers between replicas.
     public var replicaID: String
+    /// How long an idle legacy session lives; every request restarts the clock. Default 30 minutes.
+    public var sessionTTL: Duration
+    /// How long a legacy SSE stream's events stay resumable after its final response. Default 5 minutes.
+    public var eventRetention: Duration
+    /// How long a handler waits for the client's answer to a server-to-client request. Default 60 seconds.
+    public var clientRequestTimeout: Duration
+    /// On shutdown, how long in-flight legacy handlers may run before they are cancelled. Default 10 seconds.
+    public var drainTimeout: Duration
 
     /// Creates a configuration.
     public init(
@@ -34,7 +42,11 @@ public struct MCPServerConfiguration: Sendable {
         listCacheTTL: Duration = .seconds(300),
         listCacheScope: CacheScope = .public,
         requestStateLifetime: Duration = .seconds(600),
-        replicaID: String = MCPServerConfiguration.randomReplicaID()
+        replicaID: String = MCPServerConfiguration.randomReplicaID(),
+        sessionTTL: Duration = .seconds(1800),
+        eventRetention: Duration = .seconds(300),
+        clientRequestTimeout: Duration = .seconds(60),
+        drainTimeout: Duration = .seconds(10)
     ) {
         precondition(pageSize > 0, "pageSize must be positive")
         precondition(listCacheTTL >= .zero, "listCacheTTL must not be negative")
@@ -47,7 +59,13 @@ public struct MCPServerConfiguration: Sendable {
         self.listCacheTTL = listCacheTTL
         self.listCacheScope = listCacheScope
         self.requestStateLifetime = requestStateLifetime
+        precondition(!replicaID.isEmpty && replicaID.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }, "replicaID must be letters, digits, - or _")
+        precondition(sessionTTL > .zero && eventRetention > .zero && clientRequestTimeout > .zero && drainTimeout >= .zero)
         self.replicaID = replicaID
+        self.sessionTTL = sessionTTL
+        self.eventRetention = eventRetention
+        self.clientRequestTimeout = clientRequestTimeout
+        self.drainTimeout = drainTimeout
     }
 
     /// A random 8-character replica id.

@@ -1,0 +1,135 @@
+//
+// This source file is part of the swift-mcp-server project.
+// SPDX-License-Identifier: Apache-2.0
+//
+
+import Synchronization
+
+/// A failure a tool reports to the model as an `isError` result.
+struct ToolFailure: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// One server-to-client request waiting for the client's answer.
+final class ResponseSlot: Sendable {
+    struct State {
+        var result: Result<JSONValue, any Error>?
+        var continuation: CheckedContinuation<JSONValue, any Error>?
+    }
+
+    let sessionID: String
+    private let state = Mutex(State())
+
+    init(sessionID: String) { self.sessionID = sessionID }
+
+    /// Resolves the slot once; later calls do nothing.
+    func resolve(_ result: Result<JSONValue, any Error>) {
+        let c = state.withLock { s -> CheckedContinuation<JSONValue, any Error>? in
+            guard s.result == nil else { return nil }
+            s.result = result
+            let c = s.continuation
+            s.continuation = nil
+            return c
+        }
+        c?.resume(with: result)
+    }
+
+    func wait() async throws -> JSONValue {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<JSONValue, any Error>) in
+            let ready = state.withLock { s -> Result<JSONValue, any Error>? in
+                if let r = s.result { return r }
+                s.continuation = c
+                return nil
+            }
+            if let ready { c.resume(with: ready) }
+        }
+    }
+}
+
+/// The input channel of a legacy session: real JSON-RPC requests on the request's SSE stream.
+///
+/// The request id is `s2c.<replicaID>.<n>`: it names the replica whose handler waits, so an answer that reaches
+/// another replica can be relayed with no lookup.
+struct LegacyInputs: InputChannel {
+    let server: MCPServer
+    let session: LegacyRequest
+
+    func request(method: String, params: JSONValue, context: HandlerContext) async throws -> JSONValue {
+        try checkCapability(method: method, params: params)
+        let id = server.nextClientRequestID()
+        let slot = ResponseSlot(sessionID: session.sessionID)
+        server.pendingClientRequests.withLock { $0[id] = slot }
+        defer { _ = server.pendingClientRequests.withLock { $0.removeValue(forKey: id) } }
+        var params = params
+        if session.protocolVersion < .v2025_11_25, method == "elicitation/create", case .object(var o) = params {
+            // Elicitation modes arrived in 2025-11-25; earlier revisions know only the form.
+            o["mode"] = nil
+            params = .object(o)
+        }
+        try await context.sink.send(["jsonrpc": "2.0", "id": .string(id), "method": .string(method), "params": params])
+        let timeout = server.configuration.clientRequestTimeout
+        let result = try await withThrowingTaskGroup(of: JSONValue?.self) { group in
+            group.addTask {
+                try await withTaskCancellationHandler {
+                    try await slot.wait()
+                } onCancel: {
+                    slot.resolve(.failure(CancellationError()))
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+        guard let result else {
+            throw ToolFailure(description: "the client did not answer \(method) within \(timeout)")
+        }
+        return result
+    }
+
+    func checkCapability(method: String, params: JSONValue) throws {
+        var node: JSONValue? = session.clientCapabilities
+        let path: [String]
+        switch method {
+        case "elicitation/create": path = params["mode"]?.stringValue == "url" ? ["elicitation", "url"] : ["elicitation"]
+        case "sampling/createMessage": path = ["sampling"]
+        case "roots/list": path = ["roots"]
+        default: return
+        }
+        for key in path { node = node?[key] }
+        guard case .object? = node else {
+            throw ToolFailure(description: "the client did not declare the \(path.joined(separator: ".")) capability needed for \(method)")
+        }
+    }
+}
+
+extension MCPServer {
+    func nextClientRequestID() -> String {
+        let n = clientRequestCounter.withLock { c -> Int in
+            c += 1
+            return c
+        }
+        return "s2c.\(configuration.replicaID).\(n)"
+    }
+
+    /// Delivers the client's answer to a server-to-client request.
+    /// - Returns: `false` if no request with this id (of this session) waits here: unknown or already answered.
+    public func deliverClientResponse(sessionID: String, id: JSONRPCRequestID, result: Result<JSONValue, JSONRPCError>) -> Bool {
+        guard case .string(let key) = id else { return false }
+        let slot = pendingClientRequests.withLock { map -> ResponseSlot? in
+            guard let slot = map[key], slot.sessionID == sessionID else { return nil }
+            map[key] = nil
+            return slot
+        }
+        guard let slot else { return false }
+        switch result {
+        case .success(let value):
+            slot.resolve(.success(value))
+        case .failure(let error):
+            slot.resolve(.failure(ToolFailure(description: "the client answered with an error: \(error.message) (\(error.code))")))
+        }
+        return true
+    }
+}

@@ -1,0 +1,228 @@
+//
+// This source file is part of the swift-mcp-server project.
+// SPDX-License-Identifier: Apache-2.0
+//
+
+import Logging
+
+extension MCPServer {
+    /// The session-based protocol versions served, newest first.
+    public static let legacyVersions: [String] = ["2025-11-25", "2025-06-18", "2025-03-26"]
+
+    /// The methods a legacy session may call.
+    public static let legacyMethods: Set<String> = [
+        "ping", "tools/list", "tools/call", "resources/list", "resources/templates/list", "resources/read",
+        "resources/subscribe", "resources/unsubscribe", "prompts/list", "prompts/get", "completion/complete",
+        "logging/setLevel",
+    ]
+
+    /// Answers `initialize`: negotiates the version, stores a new session, and returns its id and the result.
+    public func initializeSession(_ request: IncomingRequest) async -> (sessionID: String?, response: JSONValue) {
+        let params = request.params
+        guard case .string(let requested)? = params["protocolVersion"] else {
+            return (nil, JSONRPCMessage.errorResponse(id: request.id, error: .invalidParams("initialize needs a protocolVersion")).json)
+        }
+        var clientCapabilities: JSONValue = [:]
+        if let c = params["capabilities"] {
+            guard case .object = c else {
+                return (nil, JSONRPCMessage.errorResponse(id: request.id, error: .invalidParams("capabilities must be an object")).json)
+            }
+            clientCapabilities = c
+        }
+        let version = Self.legacyVersions.contains(requested) ? requested : Self.legacyVersions[0]
+        let session = LegacySession(
+            protocolVersion: ProtocolVersion(version),
+            clientInfo: params["clientInfo"] ?? [:],
+            clientCapabilities: clientCapabilities,
+            principal: request.principal.id,
+            createdAt: WallClock.system.millis()
+        )
+        do {
+            let id = try await sessionIDs.mint()
+            guard try await backends.sessionStore.create(StoreKey.session(id), value: session.json, ttl: configuration.sessionTTL) != nil else {
+                throw JSONRPCError.internalError("session id collision")
+            }
+            let caps = capabilities()
+            var result: [String: JSONValue] = [
+                "protocolVersion": .string(version),
+                "capabilities": caps,
+                "serverInfo": serverInfo,
+            ]
+            if let instructions = configuration.instructions { result["instructions"] = .string(instructions) }
+            logger.debug("session created", metadata: ["mcp.session": "\(id)", "mcp.version": "\(version)"])
+            return (id, ["jsonrpc": "2.0", "id": request.id.json, "result": .object(result)])
+        } catch {
+            logger.error("session creation failed", metadata: ["mcp.error": "\(error)"])
+            return (nil, JSONRPCMessage.errorResponse(id: request.id, error: .internalError("could not create a session")).json)
+        }
+    }
+
+    /// Loads a session's state from the store; `nil` if it does not exist or has expired.
+    public func loadSession(_ id: String) async throws -> LegacySession? {
+        guard let stored = try await backends.sessionStore.get(StoreKey.session(id)) else { return nil }
+        return LegacySession(json: stored.value)
+    }
+
+    /// Checks a session id as a request presents it: authentic (MAC) first, then present in the store, then owned by
+    /// `principal`. Extends the session's lifetime. `nil` means `404`.
+    public func resumeSession(_ id: String, principal: Principal) async throws -> LegacySession? {
+        guard await sessionIDs.isAuthentic(id) else { return nil }
+        guard let session = try await loadSession(id), session.principal == principal.id else { return nil }
+        _ = try await backends.sessionStore.touch(StoreKey.session(id), ttl: configuration.sessionTTL)
+        return session
+    }
+
+    /// Applies `change` to a stored session with compare-and-set, retrying on concurrent updates.
+    func updateSession(_ id: String, _ change: (inout LegacySession) -> Void) async throws {
+        let store = backends.sessionStore
+        for _ in 0..<32 {
+            guard let stored = try await store.get(StoreKey.session(id)), var session = LegacySession(json: stored.value) else {
+                throw JSONRPCError.invalidRequest("session not found")
+            }
+            change(&session)
+            if try await store.compareAndSet(
+                StoreKey.session(id),
+                value: session.json,
+                expectedVersion: stored.version,
+                ttl: configuration.sessionTTL
+            ) != nil {
+                return
+            }
+        }
+        throw JSONRPCError.internalError("session update conflicted too often")
+    }
+
+    /// Handles a client notification in a legacy session.
+    public func handleLegacyNotification(sessionID: String, method: String, params: [String: JSONValue]) async {
+        switch method {
+        case "notifications/initialized":
+            try? await updateSession(sessionID) { $0.initialized = true }
+        case "notifications/cancelled":
+            guard let raw = params["requestId"], let id = JSONRPCRequestID(json: raw) else { return }
+            cancelLegacyRequest(sessionID: sessionID, requestID: id)
+        default:
+            // roots/list_changed and unknown notifications: nothing to do.
+            break
+        }
+    }
+
+    /// Cancels a running legacy handler on this replica. Unknown or finished requests are ignored.
+    public func cancelLegacyRequest(sessionID: String, requestID: JSONRPCRequestID) {
+        let cancel = runningLegacyHandlers.withLock { $0["\(sessionID)|\(requestID.json)"] }
+        cancel?()
+    }
+
+    /// Ends a session: removes its state, and tells every replica to end its streams and cancel its handlers.
+    public func deleteSession(_ id: String) async throws {
+        try await backends.sessionStore.delete(StoreKey.session(id))
+        try await backends.sessionStore.delete(StoreKey.getStreamLock(id))
+        try await backends.messageBus.publish(Array("deleted".utf8), to: StoreKey.sessionChannel(id))
+        endLocalSession(id)
+    }
+
+    func endLocalSession(_ id: String) {
+        let cancels = runningLegacyHandlers.withLock { map in map.filter { $0.key.hasPrefix("\(id)|") }.map(\.value) }
+        for cancel in cancels { cancel() }
+    }
+
+    /// Handles one request of a legacy session.
+    /// - Returns: the final response, or `nil` when the request was cancelled (no response may follow).
+    public func handleLegacy(_ request: IncomingRequest, sessionID: String, session: LegacySession, sink: any MessageSink) async -> JSONValue? {
+        let key = "\(sessionID)|\(request.id.json)"
+        do {
+            // The handler's task is awaited right here; the registry only lets notifications/cancelled and DELETE
+            // (arriving on other requests) cancel it.
+            let task = Task { try await self.dispatchLegacy(request, sessionID: sessionID, session: session, sink: sink) }
+            runningLegacyHandlers.withLock { $0[key] = { task.cancel() } }
+            defer { _ = runningLegacyHandlers.withLock { $0.removeValue(forKey: key) } }
+            let result = try await withTaskCancellationHandler {
+                try await task.value
+            } onCancel: {
+                task.cancel()
+            }
+            return ["jsonrpc": "2.0", "id": request.id.json, "result": result]
+        } catch let error as JSONRPCError {
+            return JSONRPCMessage.errorResponse(id: request.id, error: error).json
+        } catch is CancellationError {
+            return nil
+        } catch {
+            if Task.isCancelled { return nil }
+            logger.error("request failed", metadata: ["mcp.method": "\(request.method)", "mcp.error": "\(error)"])
+            return JSONRPCMessage.errorResponse(id: request.id, error: .internalError()).json
+        }
+    }
+
+    func dispatchLegacy(_ request: IncomingRequest, sessionID: String, session: LegacySession, sink: any MessageSink) async throws -> JSONValue {
+        let params = request.params
+        switch request.method {
+        case "ping":
+            return [:]
+        case "logging/setLevel":
+            guard case .string(let s)? = params["level"], let level = LogLevel(rawValue: s) else {
+                throw JSONRPCError.invalidParams("level must be one of \(LogLevel.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            try await updateSession(sessionID) { $0.logLevel = level }
+            return [:]
+        case "resources/subscribe", "resources/unsubscribe":
+            guard case .string(let uri)? = params["uri"] else { throw JSONRPCError.invalidParams("\(request.method) needs a string uri") }
+            let subscribe = request.method == "resources/subscribe"
+            try await updateSession(sessionID) { s in
+                s.subscriptions.removeAll { $0 == uri }
+                if subscribe { s.subscriptions.append(uri) }
+            }
+            return [:]
+        case let method where Self.legacyMethods.contains(method):
+            let meta = RequestMeta(
+                protocolVersion: session.protocolVersion,
+                clientInfo: session.clientInfo,
+                clientCapabilities: session.clientCapabilities,
+                logLevel: session.logLevel,
+                progressToken: params["_meta"]?["progressToken"],
+                raw: params["_meta"]?.objectValue ?? [:]
+            )
+            let legacy = LegacyRequest(sessionID: sessionID, protocolVersion: session.protocolVersion, clientCapabilities: session.clientCapabilities)
+            let result = try await dispatchModern(request, meta: meta, sink: sink, legacy: legacy)
+            return Self.legacyShape(result)
+        default:
+            throw JSONRPCError.methodNotFound(request.method)
+        }
+    }
+
+    /// The bus channels that feed a session's standalone GET stream.
+    public static let sessionNotificationChannels: [String] = [
+        toolsListChangedChannel, promptsListChangedChannel, resourcesListChangedChannel, resourceUpdatedChannel,
+    ]
+
+    /// The notification a bus message means for one session's GET stream, or `nil` if it is not for this session
+    /// (for example an update of a resource the session did not subscribe to).
+    public func sessionNotification(for message: BusMessage, sessionID: String) async throws -> JSONValue? {
+        switch message.channel {
+        case Self.resourceUpdatedChannel:
+            guard let payload = try? JSONParser().parse(message.payload), case .string(let uri)? = payload["uri"],
+                let session = try await loadSession(sessionID), session.subscriptions.contains(uri)
+            else { return nil }
+            return ["jsonrpc": "2.0", "method": "notifications/resources/updated", "params": ["uri": .string(uri)]]
+        case Self.toolsListChangedChannel:
+            return ["jsonrpc": "2.0", "method": "notifications/tools/list_changed"]
+        case Self.promptsListChangedChannel:
+            return ["jsonrpc": "2.0", "method": "notifications/prompts/list_changed"]
+        case Self.resourcesListChangedChannel:
+            return ["jsonrpc": "2.0", "method": "notifications/resources/list_changed"]
+        default:
+            return nil
+        }
+    }
+
+    /// Removes the 2026-07-28 fields from a result: legacy results have no `resultType` or caching hints.
+    static func legacyShape(_ result: JSONValue) -> JSONValue {
+        guard case .object(var o) = result else { return result }
+        o["resultType"] = nil
+        o["ttlMs"] = nil
+        o["cacheScope"] = nil
+        if case .object(var meta)? = o["_meta"] {
+            meta[MetaKey.serverInfo] = nil
+            o["_meta"] = meta.isEmpty ? nil : .object(meta)
+        }
+        return .object(o)
+    }
+}

@@ -1,0 +1,48 @@
+//
+// This source file is part of the swift-mcp-server project.
+// SPDX-License-Identifier: Apache-2.0
+//
+
+import Crypto
+
+/// Mints and checks legacy session ids: `s1.<keyId>.<128 random bits>.<MAC>`, all base64url.
+///
+/// The MAC (HMAC-SHA256 with a key-ring key, truncated to 128 bits) lets every replica reject a forged id before
+/// any store round trip.
+public struct SessionIDAuthority: Sendable {
+    let keyRing: any KeyRing
+
+    /// Creates an authority over `keyRing`.
+    public init(keyRing: any KeyRing) { self.keyRing = keyRing }
+
+    /// A new session id.
+    public func mint() async throws -> String {
+        let key = try await keyRing.currentKey()
+        var rng = SystemRandomNumberGenerator()
+        let random = (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let nonce = Base64URL.encode(random)
+        return "s1.\(key.id).\(nonce).\(Self.mac(key: key, nonce: nonce))"
+    }
+
+    /// Whether `id` was minted by a key still in the ring.
+    public func isAuthentic(_ id: String) async -> Bool {
+        guard id.utf8.count <= 128 else { return false }
+        let parts = id.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "s1", let random = Base64URL.decode(parts[2]), random.count == 16,
+            let key = try? await keyRing.key(id: String(parts[1]))
+        else { return false }
+        let expected = Self.mac(key: key, nonce: String(parts[2]))
+        // Constant-time comparison of the MAC text.
+        let a = Array(expected.utf8)
+        let b = Array(parts[3].utf8)
+        guard a.count == b.count else { return false }
+        var diff: UInt8 = 0
+        for i in 0..<a.count { diff |= a[i] ^ b[i] }
+        return diff == 0
+    }
+
+    static func mac(key: RingKey, nonce: String) -> String {
+        let code = HMAC<SHA256>.authenticationCode(for: Array("mcp-session-id/v1|\(key.id)|\(nonce)".utf8), using: key.key)
+        return Base64URL.encode(Array(code).prefix(16))
+    }
+}

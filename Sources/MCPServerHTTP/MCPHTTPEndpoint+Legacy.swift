@@ -1,0 +1,345 @@
+//
+// This source file is part of the swift-mcp-server project.
+// SPDX-License-Identifier: Apache-2.0
+//
+
+import HTTPTypes
+import Hummingbird
+import MCPServer
+import NIOCore
+
+/// The session-based Streamable HTTP transport (protocols 2025-03-26 … 2025-11-25) on the same endpoint.
+extension MCPHTTPEndpoint {
+    /// Whether a POST belongs to the legacy transport rather than to 2026-07-28.
+    func isLegacy(_ message: JSONRPCMessage, headers: HTTPFields) -> Bool {
+        if case .request(_, "initialize", _) = message, headers[.mcpProtocolVersion].map({ !server.supportedVersions.contains($0) }) ?? true {
+            return true
+        }
+        // A version header decides: a legacy version is legacy; a modern or unknown one is answered the modern way
+        // (an unknown version gets UnsupportedProtocolVersionError, which dual-era clients understand).
+        if let version = headers[.mcpProtocolVersion] { return MCPServer.legacyVersions.contains(version) }
+        // No header: 2025-03-26 clients sent none.
+        if headers[.mcpSessionID] != nil { return true }
+        switch message {
+        case .request(_, _, let params), .notification(_, let params):
+            // A request carrying modern `_meta` but no version header is a modern request missing its header.
+            return params["_meta"]?[MetaKey.protocolVersion] == nil
+        case .response, .errorResponse:
+            return true
+        }
+    }
+
+    func handleLegacyPost(_ message: JSONRPCMessage, headers: HTTPFields, principal: Principal, request: Request) async throws -> Response {
+        if case .request(let id, "initialize", let params) = message {
+            let (sessionID, response) = await server.initializeSession(IncomingRequest(id: id, method: "initialize", params: params, principal: principal))
+            var extra = HTTPFields()
+            if let sessionID { extra[.mcpSessionID] = sessionID }
+            return jsonResponse(response, legacy: true, extraHeaders: extra)
+        }
+        guard let sessionID = headers[.mcpSessionID] else {
+            return errorResponse(status: .badRequest, error: .invalidRequest("the Mcp-Session-Id header is required; send initialize first"))
+        }
+        guard let session = try await server.resumeSession(sessionID, principal: principal) else {
+            return errorResponse(status: .notFound, error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "Session not found"))
+        }
+        switch message {
+        case .notification(let method, let params):
+            await server.handleLegacyNotification(sessionID: sessionID, method: method, params: params)
+            return Response(status: .accepted)
+        case .response(let id, let result):
+            guard server.deliverClientResponse(sessionID: sessionID, id: id, result: .success(result)) else {
+                return errorResponse(status: .badRequest, error: .invalidRequest("no request with id \(id) is waiting: unknown or already answered"))
+            }
+            return Response(status: .accepted)
+        case .errorResponse(let id, let error):
+            guard let id, server.deliverClientResponse(sessionID: sessionID, id: id, result: .failure(error)) else {
+                return errorResponse(status: .badRequest, error: .invalidRequest("no request with this id is waiting: unknown or already answered"))
+            }
+            return Response(status: .accepted)
+        case .request(let id, let method, let params):
+            let call = IncomingRequest(id: id, method: method, params: params, principal: principal)
+            switch method {
+            case "tools/call", "resources/read", "prompts/get":
+                return try await legacyStreamingResponse(call, sessionID: sessionID, session: session)
+            default:
+                guard let response = await server.handleLegacy(call, sessionID: sessionID, session: session, sink: DiscardingSink()) else {
+                    throw CancellationError()
+                }
+                return jsonResponse(response, legacy: true)
+            }
+        }
+    }
+
+    /// Runs a legacy handler in the server's own task group (a disconnect is not a cancellation), and answers with
+    /// JSON or with an SSE stream read from the event log.
+    func legacyStreamingResponse(_ call: IncomingRequest, sessionID: String, session: LegacySession) async throws -> Response {
+        let server = self.server
+        let channel = LegacyResponseChannel(server: server, sessionID: sessionID)
+        let job: @Sendable () async -> Void = {
+            let response = await server.handleLegacy(call, sessionID: sessionID, session: session, sink: channel)
+            await channel.finish(response)
+        }
+        let threshold = configuration.streamingThreshold
+        if !server.spawn(job) {
+            // Not running (or draining): run it as part of this request.
+            await job()
+        }
+        let signal: LegacyResponseChannel.Signal? = await withTaskGroup(of: LegacyResponseChannel.Signal?.self) { group in
+            group.addTask {
+                for await s in channel.signals { return s }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: threshold)
+                if !Task.isCancelled { channel.startStreaming() }
+                return nil
+            }
+            var result: LegacyResponseChannel.Signal?
+            for await s in group {
+                if let s {
+                    result = s
+                    break
+                }
+            }
+            group.cancelAll()
+            return result
+        }
+        switch signal {
+        case nil:
+            throw CancellationError()
+        case .final(let response?):
+            return jsonResponse(response, legacy: true)
+        case .final(nil):
+            // Cancelled by the client: no response follows; end with an empty stream.
+            return sseResponse(ResponseBody { writer in try await writer.finish(nil) })
+        case .streaming(let key):
+            return logStreamResponse(sessionID: sessionID, streamKey: key, after: 0, priming: true)
+        }
+    }
+
+    // MARK: GET and DELETE
+
+    func handleGet(_ request: Request) async throws -> Response {
+        let headers = request.headers
+        guard let sessionID = headers[.mcpSessionID] else { return methodNotAllowed(request) }
+        guard configuration.allows(origin: headers[.origin]) else {
+            return errorResponse(status: .forbidden, error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "Forbidden: origin not allowed"))
+        }
+        guard Self.accepts(headers[.accept], "text/event-stream") else {
+            return errorResponse(status: .notAcceptable, error: .invalidRequest("Accept must list text/event-stream"))
+        }
+        if let version = headers[.mcpProtocolVersion], !MCPServer.legacyVersions.contains(version) {
+            return errorResponse(status: .badRequest, error: .invalidRequest("unsupported MCP-Protocol-Version '\(version)'"))
+        }
+        guard let principal = try await authenticate(headers) else {
+            return errorResponse(status: .unauthorized, error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "authentication required"))
+        }
+        guard try await server.resumeSession(sessionID, principal: principal) != nil else {
+            return errorResponse(status: .notFound, error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "Session not found"))
+        }
+        if let lastEventID = headers[.lastEventID] {
+            guard let (stream, position) = StreamKey.parse(eventID: lastEventID) else {
+                return errorResponse(status: .badRequest, error: .invalidRequest("malformed Last-Event-ID"))
+            }
+            if stream.hasPrefix("r") {
+                let exists = try await server.backends.eventLog.exists(stream: StreamKey.logStream(session: sessionID, stream: stream))
+                guard exists else {
+                    return errorResponse(status: .notFound, error: .invalidRequest("no such stream in this session"))
+                }
+                return logStreamResponse(sessionID: sessionID, streamKey: stream, after: position, priming: false)
+            }
+            return try await standaloneStream(sessionID: sessionID, streamKey: stream, after: position)
+        }
+        return try await standaloneStream(sessionID: sessionID, streamKey: StreamKey.newGetStream(), after: 0)
+    }
+
+    func handleDelete(_ request: Request) async throws -> Response {
+        let headers = request.headers
+        guard let sessionID = headers[.mcpSessionID] else { return methodNotAllowed(request) }
+        guard configuration.allows(origin: headers[.origin]) else {
+            return errorResponse(status: .forbidden, error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "Forbidden: origin not allowed"))
+        }
+        guard let principal = try await authenticate(headers) else {
+            return errorResponse(status: .unauthorized, error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "authentication required"))
+        }
+        guard try await server.resumeSession(sessionID, principal: principal) != nil else {
+            return errorResponse(status: .notFound, error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "Session not found"))
+        }
+        try await server.deleteSession(sessionID)
+        return Response(status: .ok)
+    }
+
+    func authenticate(_ headers: HTTPFields) async throws -> Principal? {
+        do {
+            return try await configuration.authenticator.authenticate(headers: headers)
+        } catch {
+            return nil
+        }
+    }
+
+    static func accepts(_ accept: String?, _ type: String) -> Bool {
+        guard let accept else { return false }
+        let major = type.split(separator: "/")[0]
+        return accept.split(separator: ",").contains { item in
+            let t = item.split(separator: ";", maxSplits: 1)[0].trimmingCharacters(in: .whitespaces).lowercased()
+            return t == type || t == "*/*" || t == "\(major)/*"
+        }
+    }
+
+    // MARK: SSE from the event log
+
+    enum LogStreamItem: Sendable {
+        case event(LoggedEvent)
+        case keepAlive
+        case end
+    }
+
+    func sseResponse(_ body: ResponseBody) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        headers[.xAccelBuffering] = "no"
+        return Response(status: .ok, headers: headers, body: body)
+    }
+
+    /// An SSE response that replays and then follows one request stream of the event log until it closes.
+    func logStreamResponse(sessionID: String, streamKey: String, after: UInt64, priming: Bool) -> Response {
+        let server = self.server
+        let log = server.backends.eventLog
+        let logStream = StreamKey.logStream(session: sessionID, stream: streamKey)
+        return sseResponse(
+            ResponseBody { writer in
+                if priming { try await writer.write(LegacySSE.priming(id: StreamKey.eventID(stream: streamKey, position: 0), retry: self.configuration.sseRetry)) }
+                try await self.pump(into: &writer, sessionID: sessionID) { items in
+                    try await log.tail(stream: logStream, after: after) { events in
+                        for try await event in events { items.yield(.event(event)) }
+                    }
+                    items.yield(.end)
+                } frame: { event in
+                    LegacySSE.frame(id: StreamKey.eventID(stream: streamKey, position: event.position), data: event.data)
+                }
+                try await writer.finish(nil)
+            }
+        )
+    }
+
+    /// The standalone GET stream of a session: session notifications from the bus, logged for resumption.
+    func standaloneStream(sessionID: String, streamKey: String, after: UInt64) async throws -> Response {
+        let server = self.server
+        let store = server.backends.sessionStore
+        let lock = "mcp:{\(sessionID)}:get"
+        guard try await store.create(lock, value: .string(streamKey), ttl: .seconds(60)) != nil else {
+            return errorResponse(status: .conflict, error: .invalidRequest("this session already has an open GET stream"))
+        }
+        let log = server.backends.eventLog
+        let logStream = StreamKey.logStream(session: sessionID, stream: streamKey)
+        let ttl = server.configuration.sessionTTL
+        return sseResponse(
+            ResponseBody { writer in
+                do {
+                    try await writer.write(LegacySSE.priming(id: StreamKey.eventID(stream: streamKey, position: after), retry: self.configuration.sseRetry))
+                    try await self.pump(into: &writer, sessionID: sessionID, touchLock: lock) { items in
+                        try await server.backends.messageBus.subscribe(to: MCPServer.sessionNotificationChannels) { messages in
+                            // Subscribed first, then replayed, so nothing falls between the two.
+                            var position = after
+                            while true {
+                                let missed = try await log.read(stream: logStream, after: position, limit: 256)
+                                if missed.isEmpty { break }
+                                for event in missed { items.yield(.event(event)) }
+                                position = missed.last!.position
+                            }
+                            for await message in messages {
+                                guard let notification = try await server.sessionNotification(for: message, sessionID: sessionID) else { continue }
+                                let data = JSONWriter.encode(notification)
+                                let pos = try await log.append(stream: logStream, data: data, ttl: ttl)
+                                items.yield(.event(LoggedEvent(position: pos, data: data)))
+                            }
+                        }
+                        items.yield(.end)
+                    } frame: { event in
+                        LegacySSE.frame(id: StreamKey.eventID(stream: streamKey, position: event.position), data: event.data)
+                    }
+                } catch {
+                    try? await store.delete(lock)
+                    throw error
+                }
+                try? await store.delete(lock)
+                try await writer.finish(nil)
+            }
+        )
+    }
+
+    /// Writes what `produce` yields until it ends, the session is deleted, the server drains, or the poll interval
+    /// elapses; keep-alive comments fill idle time. A failed write (the client went away) just stops the writing.
+    func pump(
+        into writer: inout any ResponseBodyWriter,
+        sessionID: String,
+        touchLock: String? = nil,
+        produce: @escaping @Sendable (AsyncStream<LogStreamItem>.Continuation) async throws -> Void,
+        frame: @escaping @Sendable (LoggedEvent) -> ByteBuffer
+    ) async throws {
+        let (items, continuation) = AsyncStream<LogStreamItem>.makeStream()
+        let server = self.server
+        let keepAlive = configuration.keepAliveInterval
+        let pollAfter = configuration.ssePollAfter
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do { try await produce(continuation) } catch {}
+                continuation.yield(.end)
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: keepAlive)
+                    continuation.yield(.keepAlive)
+                    if let touchLock { _ = try? await server.backends.sessionStore.touch(touchLock, ttl: .seconds(60)) }
+                }
+            }
+            group.addTask {
+                await server.waitForDrain()
+                continuation.yield(.end)
+            }
+            group.addTask {
+                try await server.backends.messageBus.subscribe(to: ["mcp:session:\(sessionID)"]) { messages in
+                    for await _ in messages {
+                        continuation.yield(.end)
+                        return
+                    }
+                }
+            }
+            if let pollAfter {
+                group.addTask {
+                    try await Task.sleep(for: pollAfter)
+                    continuation.yield(.end)
+                }
+            }
+            defer { group.cancelAll() }
+            loop: for await item in items {
+                switch item {
+                case .event(let event): try await writer.write(frame(event))
+                case .keepAlive: try await writer.write(SSE.keepAlive)
+                case .end: break loop
+                }
+            }
+        }
+    }
+}
+
+/// SSE framing of legacy streams: every event has an id.
+enum LegacySSE {
+    static func frame(id: String, data: [UInt8]) -> ByteBuffer {
+        var bytes: [UInt8] = Array("id: \(id)\nevent: message\ndata: ".utf8)
+        bytes.append(contentsOf: data)
+        bytes.append(contentsOf: [0x0A, 0x0A])
+        return ByteBuffer(bytes: bytes)
+    }
+
+    /// The priming event: an id and empty data, plus the reconnection delay (SEP-1699).
+    static func priming(id: String, retry: Duration) -> ByteBuffer {
+        ByteBuffer(string: "id: \(id)\nretry: \(retry.components.seconds * 1000 + retry.components.attoseconds / 1_000_000_000_000_000)\ndata: \n\n")
+    }
+}
+
+extension HTTPField.Name {
+    static let mcpSessionID = Self("Mcp-Session-Id")!
+    static let lastEventID = Self("Last-Event-ID")!
+}
