@@ -171,4 +171,25 @@ struct LegacySessionTests {
         }
         #expect(tailed == [2])
     }
+
+    @Test func serverPingsTheClient() async throws {
+        let server = makeDemoServer()
+        server.registerTool(Tool(name: "ping-client")) { _, context in
+            try await context.pingClient()
+            return .text("pong")
+        }
+        let (id, session) = try await initialize(server)
+        let sink = RecordingSink()
+        async let result = server.handleLegacy(
+            IncomingRequest(id: .int(1), method: "tools/call", params: ["name": "ping-client"]), sessionID: id, session: session, sink: sink
+        )
+        while sink.all.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(sink.all[0]["method"] == "ping")
+        let pingID = try #require(sink.all[0]["id"].flatMap(JSONRPCRequestID.init(json:)))
+        #expect(server.deliverClientResponse(sessionID: id, id: pingID, result: .success([:])))
+        #expect(await result?["result"]?["content"] == [["type": "text", "text": "pong"]])
+        // In a modern request there is no server-to-client ping: it returns at once.
+        let modern = await call(server, "tools/call", ["name": "ping-client"])
+        #expect(modern["result"]?["content"] == [["type": "text", "text": "pong"]])
+    }
 }

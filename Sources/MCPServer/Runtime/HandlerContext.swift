@@ -188,6 +188,13 @@ public struct HandlerContext: Sendable {
         }
     }
 
+    /// Pings the client. In a legacy session this sends a `ping` request on the request's stream and waits for the
+    /// answer (or the client-request timeout); 2026-07-28 has no server-to-client ping, so there it returns at once.
+    public func pingClient() async throws {
+        guard legacy != nil else { return }
+        _ = try await inputs.request(method: "ping", params: [:], context: self)
+    }
+
     /// Publishes `notifications/resources/updated` for `uri` to every subscriber, on every replica.
     public func notifyResourceUpdated(uri: String) async throws {
         try await server.notifyResourceUpdated(uri: uri)
