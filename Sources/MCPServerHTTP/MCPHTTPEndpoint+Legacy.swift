@@ -47,12 +47,12 @@ extension MCPHTTPEndpoint {
             await server.handleLegacyNotification(sessionID: sessionID, method: method, params: params)
             return Response(status: .accepted)
         case .response(let id, let result):
-            guard server.deliverClientResponse(sessionID: sessionID, id: id, result: .success(result)) else {
+            guard try await server.routeClientResponse(sessionID: sessionID, id: id, result: .success(result)) else {
                 return errorResponse(status: .badRequest, error: .invalidRequest("no request with id \(id) is waiting: unknown or already answered"))
             }
             return Response(status: .accepted)
         case .errorResponse(let id, let error):
-            guard let id, server.deliverClientResponse(sessionID: sessionID, id: id, result: .failure(error)) else {
+            guard let id, try await server.routeClientResponse(sessionID: sessionID, id: id, result: .failure(error)) else {
                 return errorResponse(status: .badRequest, error: .invalidRequest("no request with this id is waiting: unknown or already answered"))
             }
             return Response(status: .accepted)

@@ -99,17 +99,11 @@ extension MCPServer {
             try? await updateSession(sessionID) { $0.initialized = true }
         case "notifications/cancelled":
             guard let raw = params["requestId"], let id = JSONRPCRequestID(json: raw) else { return }
-            cancelLegacyRequest(sessionID: sessionID, requestID: id)
+            await broadcastCancel(sessionID: sessionID, requestID: id)
         default:
             // roots/list_changed and unknown notifications: nothing to do.
             break
         }
-    }
-
-    /// Cancels a running legacy handler on this replica. Unknown or finished requests are ignored.
-    public func cancelLegacyRequest(sessionID: String, requestID: JSONRPCRequestID) {
-        let cancel = runningLegacyHandlers.withLock { $0["\(sessionID)|\(requestID.json)"] }
-        cancel?()
     }
 
     /// Ends a session: removes its state, and tells every replica to end its streams and cancel its handlers.
@@ -117,7 +111,7 @@ extension MCPServer {
         try await backends.sessionStore.delete(StoreKey.session(id))
         try await backends.sessionStore.delete(StoreKey.getStreamLock(id))
         try await backends.messageBus.publish(Array("deleted".utf8), to: StoreKey.sessionChannel(id))
-        endLocalSession(id)
+        await broadcastCancel(sessionID: id, requestID: nil)
     }
 
     func endLocalSession(_ id: String) {

@@ -285,6 +285,13 @@ public final class MCPServer: Service, Sendable {
                         }
                     }
                 }
+                group.addTask {
+                    await cancelWhenGracefulShutdown {
+                        do { try await self.serveRelays() } catch {
+                            logger.error("relay subscription ended", metadata: ["mcp.error": "\(error)"])
+                        }
+                    }
+                }
                 await withGracefulShutdownHandler {
                     for await job in self.jobs.stream {
                         group.addTask { await job() }
