@@ -192,4 +192,21 @@ struct LegacySessionTests {
         let modern = await call(server, "tools/call", ["name": "ping-client"])
         #expect(modern["result"]?["content"] == [["type": "text", "text": "pong"]])
     }
+
+    @Test func drainingCancellationEndsWithAnError() async throws {
+        let server = makeDemoServer()
+        let (id, session) = try await initialize(server)
+        let task = Task {
+            await server.handleLegacy(
+                IncomingRequest(id: .int(9), method: "tools/call", params: ["name": "countdown", "arguments": ["steps": 100, "intervalMs": 20]]),
+                sessionID: id, session: session, sink: DiscardingSink()
+            )
+        }
+        while server.statistics.activeHandlers == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        server.beginDraining()
+        task.cancel()
+        let response = await task.value
+        #expect(response?["id"] == 9)
+        #expect(response?["error"]?["message"]?.stringValue?.contains("shut down") == true)
+    }
 }

@@ -138,12 +138,22 @@ extension MCPServer {
         } catch let error as JSONRPCError {
             return JSONRPCMessage.errorResponse(id: request.id, error: error).json
         } catch is CancellationError {
-            return nil
+            return drainedResponse(request)
         } catch {
-            if Task.isCancelled { return nil }
+            if Task.isCancelled { return drainedResponse(request) }
             logger.error("request failed", metadata: ["mcp.method": "\(request.method)", "mcp.error": "\(error)"])
             return JSONRPCMessage.errorResponse(id: request.id, error: .internalError()).json
         }
+    }
+
+    /// A cancelled request gets no response, unless the server cancelled it while draining: then the stream (which
+    /// the client resumes on another replica) ends with an error that says so, so nothing waits forever.
+    func drainedResponse(_ request: IncomingRequest) -> JSONValue? {
+        guard isDraining else { return nil }
+        return JSONRPCMessage.errorResponse(
+            id: request.id,
+            error: .internalError("the request was cancelled because the server shut down before it finished; retry it")
+        ).json
     }
 
     func dispatchLegacy(_ request: IncomingRequest, sessionID: String, session: LegacySession, sink: any MessageSink) async throws -> JSONValue {
