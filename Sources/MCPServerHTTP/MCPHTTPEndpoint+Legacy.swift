@@ -60,7 +60,7 @@ extension MCPHTTPEndpoint {
             let call = IncomingRequest(id: id, method: method, params: params, principal: principal)
             switch method {
             case "tools/call", "resources/read", "prompts/get":
-                return try await legacyStreamingResponse(call, sessionID: sessionID, session: session)
+                return try await legacyStreamingResponse(call, sessionID: sessionID, session: session, request: request)
             default:
                 guard let response = await server.handleLegacy(call, sessionID: sessionID, session: session, sink: DiscardingSink()) else {
                     throw CancellationError()
@@ -70,9 +70,28 @@ extension MCPHTTPEndpoint {
         }
     }
 
+    /// JSON-RPC batches exist only in 2025-03-26; every other revision gets `400`.
+    func handleBatch(_ elements: [JSONValue], headers: HTTPFields, principal: Principal) async throws -> Response {
+        let refusal = JSONRPCError.invalidRequest("batches are not supported")
+        if let version = headers[.mcpProtocolVersion], version != ProtocolVersion.v2025_03_26.rawValue {
+            return errorResponse(status: .badRequest, error: refusal)
+        }
+        guard let sessionID = headers[.mcpSessionID] else { return errorResponse(status: .badRequest, error: refusal) }
+        guard let session = try await server.resumeSession(sessionID, principal: principal) else {
+            return errorResponse(status: .notFound, error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "Session not found"))
+        }
+        guard session.protocolVersion == .v2025_03_26 else {
+            return errorResponse(status: .badRequest, error: .invalidRequest("batches are not supported in protocol \(session.protocolVersion)"))
+        }
+        guard !elements.isEmpty else { return errorResponse(status: .badRequest, error: .invalidRequest("an empty batch")) }
+        let responses = await server.handleLegacyBatch(elements, sessionID: sessionID, session: session, principal: principal)
+        if responses.isEmpty { return Response(status: .accepted) }
+        return jsonResponse(.array(responses), legacy: true)
+    }
+
     /// Runs a legacy handler in the server's own task group (a disconnect is not a cancellation), and answers with
     /// JSON or with an SSE stream read from the event log.
-    func legacyStreamingResponse(_ call: IncomingRequest, sessionID: String, session: LegacySession) async throws -> Response {
+    func legacyStreamingResponse(_ call: IncomingRequest, sessionID: String, session: LegacySession, request: Request) async throws -> Response {
         let server = self.server
         let channel = LegacyResponseChannel(server: server, sessionID: sessionID)
         let job: @Sendable () async -> Void = {
@@ -113,7 +132,7 @@ extension MCPHTTPEndpoint {
             // Cancelled by the client: no response follows; end with an empty stream.
             return sseResponse(ResponseBody { writer in try await writer.finish(nil) })
         case .streaming(let key):
-            return logStreamResponse(sessionID: sessionID, streamKey: key, after: 0, priming: true)
+            return logStreamResponse(sessionID: sessionID, streamKey: key, after: 0, priming: true, request: request)
         }
     }
 
@@ -146,11 +165,11 @@ extension MCPHTTPEndpoint {
                 guard exists else {
                     return errorResponse(status: .notFound, error: .invalidRequest("no such stream in this session"))
                 }
-                return logStreamResponse(sessionID: sessionID, streamKey: stream, after: position, priming: false)
+                return logStreamResponse(sessionID: sessionID, streamKey: stream, after: position, priming: false, request: request)
             }
-            return try await standaloneStream(sessionID: sessionID, streamKey: stream, after: position)
+            return try await standaloneStream(sessionID: sessionID, streamKey: stream, after: position, isResume: true, request: request)
         }
-        return try await standaloneStream(sessionID: sessionID, streamKey: StreamKey.newGetStream(), after: 0)
+        return try await standaloneStream(sessionID: sessionID, streamKey: StreamKey.newGetStream(), after: 0, isResume: false, request: request)
     }
 
     func handleDelete(_ request: Request) async throws -> Response {
@@ -203,14 +222,14 @@ extension MCPHTTPEndpoint {
     }
 
     /// An SSE response that replays and then follows one request stream of the event log until it closes.
-    func logStreamResponse(sessionID: String, streamKey: String, after: UInt64, priming: Bool) -> Response {
+    func logStreamResponse(sessionID: String, streamKey: String, after: UInt64, priming: Bool, request: Request) -> Response {
         let server = self.server
         let log = server.backends.eventLog
         let logStream = StreamKey.logStream(session: sessionID, stream: streamKey)
         return sseResponse(
             ResponseBody { writer in
                 if priming { try await writer.write(LegacySSE.priming(id: StreamKey.eventID(stream: streamKey, position: 0), retry: self.configuration.sseRetry)) }
-                try await self.pump(into: &writer, sessionID: sessionID) { items in
+                try await self.pump(into: &writer, sessionID: sessionID, streamKey: streamKey, request: request) { items in
                     try await log.tail(stream: logStream, after: after) { events in
                         for try await event in events { items.yield(.event(event)) }
                     }
@@ -224,12 +243,21 @@ extension MCPHTTPEndpoint {
     }
 
     /// The standalone GET stream of a session: session notifications from the bus, logged for resumption.
-    func standaloneStream(sessionID: String, streamKey: String, after: UInt64) async throws -> Response {
+    func standaloneStream(sessionID: String, streamKey: String, after: UInt64, isResume: Bool, request: Request) async throws -> Response {
         let server = self.server
         let store = server.backends.sessionStore
         let lock = "mcp:{\(sessionID)}:get"
-        guard try await store.create(lock, value: .string(streamKey), ttl: .seconds(60)) != nil else {
-            return errorResponse(status: .conflict, error: .invalidRequest("this session already has an open GET stream"))
+        // The lock names the stream and this connection: `<streamKey> <token>`.
+        let owner = JSONValue.string("\(streamKey) \(StreamKey.newGetStream())")
+        if try await store.create(lock, value: owner, ttl: .seconds(60)) == nil {
+            // At most one GET stream per session; but a client resuming the same stream takes it over from a
+            // connection that has not noticed it is gone yet.
+            guard isResume, let holder = try await store.get(lock), holder.value.stringValue?.hasPrefix("\(streamKey) ") == true,
+                try await store.compareAndSet(lock, value: owner, expectedVersion: holder.version, ttl: .seconds(60)) != nil
+            else {
+                return errorResponse(status: .conflict, error: .invalidRequest("this session already has an open GET stream"))
+            }
+            try await server.backends.messageBus.publish(Array("takeover:\(streamKey)".utf8), to: "mcp:session:\(sessionID)")
         }
         let log = server.backends.eventLog
         let logStream = StreamKey.logStream(session: sessionID, stream: streamKey)
@@ -238,7 +266,7 @@ extension MCPHTTPEndpoint {
             ResponseBody { writer in
                 do {
                     try await writer.write(LegacySSE.priming(id: StreamKey.eventID(stream: streamKey, position: after), retry: self.configuration.sseRetry))
-                    try await self.pump(into: &writer, sessionID: sessionID, touchLock: lock) { items in
+                    try await self.pump(into: &writer, sessionID: sessionID, streamKey: streamKey, request: request, touchLock: lock) { items in
                         try await server.backends.messageBus.subscribe(to: MCPServer.sessionNotificationChannels) { messages in
                             // Subscribed first, then replayed, so nothing falls between the two.
                             var position = after
@@ -260,13 +288,19 @@ extension MCPHTTPEndpoint {
                         LegacySSE.frame(id: StreamKey.eventID(stream: streamKey, position: event.position), data: event.data)
                     }
                 } catch {
-                    try? await store.delete(lock)
+                    await Self.release(lock, owner: owner, store: store)
                     throw error
                 }
-                try? await store.delete(lock)
+                await Self.release(lock, owner: owner, store: store)
                 try await writer.finish(nil)
             }
         )
+    }
+
+    /// Releases the GET stream lock if this connection still holds it.
+    static func release(_ lock: String, owner: JSONValue, store: any SessionStore) async {
+        guard let holder = try? await store.get(lock), holder.value == owner else { return }
+        try? await store.delete(lock)
     }
 
     /// Writes what `produce` yields until it ends, the session is deleted, the server drains, or the poll interval
@@ -274,6 +308,8 @@ extension MCPHTTPEndpoint {
     func pump(
         into writer: inout any ResponseBodyWriter,
         sessionID: String,
+        streamKey: String,
+        request: Request,
         touchLock: String? = nil,
         produce: @escaping @Sendable (AsyncStream<LogStreamItem>.Continuation) async throws -> Void,
         frame: @escaping @Sendable (LoggedEvent) -> ByteBuffer
@@ -282,6 +318,7 @@ extension MCPHTTPEndpoint {
         let server = self.server
         let keepAlive = configuration.keepAliveInterval
         let pollAfter = configuration.ssePollAfter
+        let takeover = Array("takeover:\(streamKey)".utf8)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 do { try await produce(continuation) } catch {}
@@ -300,7 +337,8 @@ extension MCPHTTPEndpoint {
             }
             group.addTask {
                 try await server.backends.messageBus.subscribe(to: ["mcp:session:\(sessionID)"]) { messages in
-                    for await _ in messages {
+                    // The session was deleted, or this stream was taken over by a resume of it.
+                    for await message in messages where message.payload == Array("deleted".utf8) || message.payload == takeover {
                         continuation.yield(.end)
                         return
                     }
@@ -313,12 +351,24 @@ extension MCPHTTPEndpoint {
                 }
             }
             defer { group.cancelAll() }
-            loop: for await item in items {
-                switch item {
-                case .event(let event): try await writer.write(frame(event))
-                case .keepAlive: try await writer.write(SSE.keepAlive)
-                case .end: break loop
+            let writeAll: (inout any ResponseBodyWriter) async throws -> Void = { writer in
+                loop: for await item in items {
+                    switch item {
+                    case .event(let event): try await writer.write(frame(event))
+                    case .keepAlive: try await writer.write(SSE.keepAlive)
+                    case .end: break loop
+                    }
                 }
+            }
+            if configuration.cancelOnInboundClose {
+                // Notice a client that goes away at once, not at the next write: it frees the GET stream slot.
+                try await request.body.consumeWithInboundCloseHandler { _ in
+                    try await writeAll(&writer)
+                } onInboundClosed: {
+                    continuation.yield(.end)
+                }
+            } else {
+                try await writeAll(&writer)
             }
         }
     }

@@ -85,15 +85,29 @@ public struct MCPHTTPEndpoint: Sendable {
         } catch {
             return errorResponse(status: .contentTooLarge, error: .invalidRequest("body larger than \(configuration.maxBodySize) bytes"))
         }
-        let parsed: Result<JSONRPCMessage, JSONRPCError> = body.withUnsafeReadableBytes { buffer in
-            do throws(JSONRPCError) {
-                return .success(try JSONRPCMessage.parse(buffer))
+        let parsed: Result<JSONValue, JSONParseError> = body.withUnsafeReadableBytes { buffer in
+            do throws(JSONParseError) {
+                return .success(try JSONParser().parse(buffer))
             } catch {
                 return .failure(error)
             }
         }
-        let message: JSONRPCMessage
+        let value: JSONValue
         switch parsed {
+        case .success(let v): value = v
+        case .failure(let error): return errorResponse(status: .badRequest, error: .parseError(error.description))
+        }
+        if case .array(let elements) = value {
+            return try await handleBatch(elements, headers: headers, principal: principal)
+        }
+        let validated: Result<JSONRPCMessage, JSONRPCError>
+        do throws(JSONRPCError) {
+            validated = .success(try JSONRPCMessage(validating: value))
+        } catch {
+            validated = .failure(error)
+        }
+        let message: JSONRPCMessage
+        switch validated {
         case .success(let m): message = m
         case .failure(let error): return errorResponse(status: .badRequest, error: error)
         }

@@ -8,15 +8,23 @@ the Swift `mcp-demo-server` binary.
 * `schema_validator` (session): validates instances against definitions of
   `Tests/fixtures/schema/2026-07-28/schema.json`.
 * `wire` (session): the recorder that validates every message the server sends (see interop_wire.py).
-* `connect` (per test): `connect(**client_kwargs)` builds an `mcp.Client` (mode 2026-07-28, cache off)
-  whose HTTP traffic goes through the validating tee; `connect.http()` is a raw httpx2 client with the
-  same tee. At teardown the test fails on any schema or protocol violation in what the server sent
-  during it, and if it talked to the server but nothing was validated.
+* `connect` (per test): `connect(**client_kwargs)` builds an `mcp.Client` (mode 2026-07-28, cache off;
+  `mode="legacy"` for the session-based handshake) whose HTTP traffic goes through the validating
+  tee; `connect.http()` is a raw httpx2 client with the same tee, `connect.httpx()` an `httpx` one
+  (what mcp 1.x uses). At teardown the test fails on any schema or protocol violation in what the
+  server sent during it, and if it talked to the server but nothing was validated.
+* `poll_server` / `timeout_server` (session, started on first use): the binary with
+  `--sse-poll-after-ms 300` (SSE connections closed after 300 ms, SEP-1699 polling) and with
+  `--client-request-timeout-ms 800` (an unanswered server-to-client request times out quickly).
+
+Two venvs run this directory (see run.sh): mcp 2.x runs everything except `test_legacy_mcp1_*.py`;
+mcp 1.x (requirements-v1.txt) runs only `test_legacy_mcp1_*.py`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import os
 import signal
@@ -34,11 +42,22 @@ from interop_wire import MODERN, SchemaValidator, TeeTransport, WireRecorder
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
-SCHEMA_PATH = REPO_ROOT / "Tests" / "fixtures" / "schema" / "2026-07-28" / "schema.json"
+SCHEMA_ROOT = REPO_ROOT / "Tests" / "fixtures" / "schema"
+SCHEMA_PATH = SCHEMA_ROOT / "2026-07-28" / "schema.json"
 DEFAULT_BIN = REPO_ROOT / ".build" / "debug" / "mcp-demo-server"
 REPLICA_ID = "interop-replica"
 
 _state: dict[str, Any] = {"server": None, "wire": None, "servers": [], "log_offsets": {}}
+
+# Which files this venv runs: mcp 1.x only the mcp1 legacy tests, mcp 2.x all the others.
+MCP_VERSION = importlib.metadata.version("mcp")
+MCP_MAJOR = int(MCP_VERSION.split(".")[0])
+if MCP_MAJOR < 2:
+    collect_ignore_glob = [
+        p.name for p in HERE.glob("test_*.py") if not p.name.startswith("test_legacy_mcp1_")
+    ]
+else:
+    collect_ignore_glob = ["test_legacy_mcp1_*.py"]
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +121,9 @@ def _binary() -> Path:
     return binary
 
 
-def launch_server(log_dir: Path, name: str = "server", replica_id: str = REPLICA_ID) -> DemoServer:
+def launch_server(
+    log_dir: Path, name: str = "server", replica_id: str = REPLICA_ID, extra_args: tuple[str, ...] = ()
+) -> DemoServer:
     """Starts the binary on a free loopback port and waits until GET /healthz answers 200."""
     binary = _binary()
     last_error = ""
@@ -118,6 +139,7 @@ def launch_server(log_dir: Path, name: str = "server", replica_id: str = REPLICA
                     "--backend", "memory",
                     "--replica-id", replica_id,
                     "--log-level", os.environ.get("MCP_DEMO_SERVER_LOG_LEVEL", "debug"),
+                    *extra_args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -158,6 +180,28 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory):
         stop_server(server)
 
 
+@pytest.fixture(scope="session")
+def poll_server(tmp_path_factory: pytest.TempPathFactory):
+    """SSE connections are closed 300 ms after they open (SEP-1699 polling); clients must resume."""
+    server = launch_server(tmp_path_factory.mktemp("poll-server"), "poll-server", "interop-poll", ("--sse-poll-after-ms", "300"))
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def timeout_server(tmp_path_factory: pytest.TempPathFactory):
+    """Server-to-client requests time out after 800 ms."""
+    server = launch_server(
+        tmp_path_factory.mktemp("timeout-server"), "timeout-server", "interop-timeout", ("--client-request-timeout-ms", "800")
+    )
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
 @pytest.fixture
 def private_server(tmp_path: Path):
     """A server of the test's own, for tests that stop it. Stopped (if still running) at teardown."""
@@ -181,7 +225,7 @@ def schema_validator() -> SchemaValidator:
 
 @pytest.fixture(scope="session")
 def wire(schema_validator: SchemaValidator) -> WireRecorder:
-    recorder = WireRecorder(schema_validator)
+    recorder = WireRecorder(schema_validator, SCHEMA_ROOT)
     _state["wire"] = recorder
     return recorder
 
@@ -223,6 +267,15 @@ class Connector:
     def http(self, **kw: Any) -> httpx2.AsyncClient:
         """A raw HTTP client whose responses are validated like the MCP client's."""
         return _http_client(self.wire, **kw)
+
+    def httpx(self, **kw: Any):
+        """An `httpx` (not httpx2) client on the validating tee: the HTTP library of mcp 1.x."""
+        import httpx
+
+        from interop_wire import make_tee_transport
+
+        kw.setdefault("timeout", httpx.Timeout(30.0, read=300.0))
+        return httpx.AsyncClient(transport=make_tee_transport(httpx)(self.wire), **kw)
 
 
 @pytest.fixture

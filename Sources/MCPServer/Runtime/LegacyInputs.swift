@@ -90,6 +90,13 @@ struct LegacyInputs: InputChannel {
     }
 
     func checkCapability(method: String, params: JSONValue) throws {
+        if method == "elicitation/create" {
+            // Elicitation arrived in 2025-06-18 and its URL mode in 2025-11-25.
+            let needed: ProtocolVersion = params["mode"]?.stringValue == "url" ? .v2025_11_25 : .v2025_06_18
+            guard session.protocolVersion >= needed else {
+                throw ToolFailure(description: "elicitation\(needed == .v2025_11_25 ? " in URL mode" : "") needs protocol \(needed) or later; this session speaks \(session.protocolVersion)")
+            }
+        }
         var node: JSONValue? = session.clientCapabilities
         let path: [String]
         switch method {

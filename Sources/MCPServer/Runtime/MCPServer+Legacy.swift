@@ -146,6 +146,39 @@ extension MCPServer {
         }
     }
 
+    /// Handles a JSON-RPC batch of a 2025-03-26 session (the only revision with batches). Elements run in order; a
+    /// batched request cannot send server-to-client requests (there is no stream to carry them), so a handler that
+    /// asks gets a tool error, and its notifications are dropped.
+    /// - Returns: the responses, in order; empty when the batch held only notifications and responses.
+    public func handleLegacyBatch(_ elements: [JSONValue], sessionID: String, session: LegacySession, principal: Principal) async -> [JSONValue] {
+        var responses: [JSONValue] = []
+        for element in elements {
+            let message: JSONRPCMessage
+            do {
+                message = try JSONRPCMessage(validating: element)
+            } catch {
+                responses.append(JSONRPCMessage.errorResponse(id: nil, error: error).json)
+                continue
+            }
+            switch message {
+            case .request(let id, "initialize", _):
+                responses.append(JSONRPCMessage.errorResponse(id: id, error: .invalidRequest("initialize cannot be part of a batch")).json)
+            case .request(let id, let method, let params):
+                let request = IncomingRequest(id: id, method: method, params: params, principal: principal)
+                if let response = await handleLegacy(request, sessionID: sessionID, session: session, sink: BatchSink()) {
+                    responses.append(response)
+                }
+            case .notification(let method, let params):
+                await handleLegacyNotification(sessionID: sessionID, method: method, params: params)
+            case .response(let id, let result):
+                _ = try? await routeClientResponse(sessionID: sessionID, id: id, result: .success(result))
+            case .errorResponse(let id, let error):
+                if let id { _ = try? await routeClientResponse(sessionID: sessionID, id: id, result: .failure(error)) }
+            }
+        }
+        return responses
+    }
+
     /// A cancelled request gets no response, unless the server cancelled it while draining: then the stream (which
     /// the client resumes on another replica) ends with an error that says so, so nothing waits forever.
     func drainedResponse(_ request: IncomingRequest) -> JSONValue? {
@@ -228,5 +261,14 @@ extension MCPServer {
             o["_meta"] = meta.isEmpty ? nil : .object(meta)
         }
         return .object(o)
+    }
+}
+
+/// The sink of a batched request: notifications are dropped, server-to-client requests refused.
+struct BatchSink: MessageSink {
+    func send(_ message: JSONValue) async throws {
+        if message["id"] != nil, message["method"] != nil {
+            throw ToolFailure(description: "a request inside a JSON-RPC batch cannot ask the client for input; send it on its own")
+        }
     }
 }
