@@ -23,6 +23,8 @@ let package = Package(
         .library(name: "MCPServerTesting", targets: ["MCPServerTesting"]),
         // The demo server's tools, resources and prompts, as a library.
         .library(name: "MCPDemo", targets: ["MCPDemo"]),
+        // The Redis backends and their RESP3 client on SwiftNIO.
+        .library(name: "MCPServerRedis", targets: ["MCPServerRedis"]),
         .executable(name: "mcp-demo-server", targets: ["MCPDemoServerCLI"]),
     ],
     dependencies: [
@@ -31,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
     ],
     targets: [
         .target(
@@ -61,6 +64,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "MCPServerRedis",
+            dependencies: [
+                "MCPServer",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "MCPDemo",
             dependencies: ["MCPServer"],
             swiftSettings: swiftSettings
@@ -71,6 +86,7 @@ let package = Package(
                 "MCPDemo",
                 "MCPServer",
                 "MCPServerHTTP",
+                "MCPServerRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -96,6 +112,20 @@ let package = Package(
                 "MCPDemo",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MCPServerRedisTests",
+            dependencies: [
+                "MCPServer",
+                "MCPServerRedis",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

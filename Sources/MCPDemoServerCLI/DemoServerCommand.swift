@@ -9,6 +9,7 @@ import Logging
 import MCPDemo
 import MCPServer
 import MCPServerHTTP
+import MCPServerRedis
 import ServiceLifecycle
 
 @main
@@ -24,7 +25,7 @@ struct DemoServerCommand: AsyncParsableCommand {
     @Option(help: "The port to bind (0 picks a free one).")
     var port = 8080
 
-    @Option(help: "Where shared state lives: memory (embedded, one process).")
+    @Option(help: "Where shared state lives: memory (embedded, one process) or redis://[user:password@]host:port[/db].")
     var backend = "memory"
 
     @Option(name: .customLong("replica-id"), help: "This replica's id (default: random).")
@@ -62,7 +63,12 @@ struct DemoServerCommand: AsyncParsableCommand {
             throw ValidationError("--key must be base64 of exactly 32 bytes (e.g. `openssl rand -base64 32`)")
         }
         if backend != "memory" {
-            throw ValidationError("--backend \(backend) is not supported by this build; supported: memory")
+            guard backend.hasPrefix("redis://") else {
+                throw ValidationError("--backend \(backend) is not supported by this build; supported: memory, redis://host:port")
+            }
+            do { _ = try RedisClientConfiguration(url: backend) } catch {
+                throw ValidationError("--backend \(backend) is not a valid Redis URL: \(error)")
+            }
         }
     }
 
@@ -79,7 +85,15 @@ struct DemoServerCommand: AsyncParsableCommand {
         let replica = replicaID ?? MCPServerConfiguration.randomReplicaID()
         logger[metadataKey: "mcp.replica"] = "\(replica)"
         let startupLogger = logger
-        let backends = Backends.inMemory(keyRing: StaticKeyRing(keys: ringKeys))
+        let keyRing = StaticKeyRing(keys: ringKeys)
+        let backends: Backends
+        if backend == "memory" {
+            backends = .inMemory(keyRing: keyRing)
+        } else {
+            var redisLogger = logger
+            redisLogger[metadataKey: "mcp.backend"] = "redis"
+            backends = .redis(client: RedisClient(configuration: try RedisClientConfiguration(url: backend), logger: redisLogger), keyRing: keyRing)
+        }
         let server = MCPServer(
             configuration: MCPServerConfiguration(
                 name: "mcp-demo-server",

@@ -126,7 +126,9 @@ public struct RedisClientConfiguration: Sendable {
             rest = rest[rest.index(after: at)...]
             if let colon = userInfo.firstIndex(of: ":") {
                 let user = String(userInfo[..<colon])
-                guard let u = user.removingPercentEncodingStrict, let p = String(userInfo[userInfo.index(after: colon)...]).removingPercentEncodingStrict else {
+                guard let u = user.removingPercentEncodingStrict,
+                    let p = String(userInfo[userInfo.index(after: colon)...]).removingPercentEncodingStrict
+                else {
                     throw invalid("bad percent-encoding in the credentials")
                 }
                 username = u.isEmpty ? nil : u

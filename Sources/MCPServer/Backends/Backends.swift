@@ -19,12 +19,24 @@ public struct Backends: Sendable {
     /// Keys that seal `requestState` and session ids.
     public var keyRing: any KeyRing
 
+    /// The services to run alongside the server, in start order (clients first): tidy loops, connection pools.
+    public var services: [any Service]
+
     /// Creates a set of backends.
-    public init(sessionStore: any SessionStore, eventLog: any EventLog, messageBus: any MessageBus, keyRing: any KeyRing) {
+    /// - Parameters:
+    ///   - services: what must run for the backends to work, in start order; defaults to the three backends.
+    public init(
+        sessionStore: any SessionStore,
+        eventLog: any EventLog,
+        messageBus: any MessageBus,
+        keyRing: any KeyRing,
+        services: [any Service]? = nil
+    ) {
         self.sessionStore = sessionStore
         self.eventLog = eventLog
         self.messageBus = messageBus
         self.keyRing = keyRing
+        self.services = services ?? [sessionStore, eventLog, messageBus]
     }
 
     /// The embedded default for one process.
@@ -32,7 +44,4 @@ public struct Backends: Sendable {
     public static func inMemory(keyRing: any KeyRing = StaticKeyRing(keys: [.random()])) -> Backends {
         Backends(sessionStore: MemorySessionStore(), eventLog: MemoryEventLog(), messageBus: MemoryMessageBus(), keyRing: keyRing)
     }
-
-    /// The services to run alongside the server (tidy loops, connection pools).
-    public var services: [any Service] { [sessionStore, eventLog, messageBus] }
 }

@@ -85,6 +85,16 @@ public final class MemorySessionStore: SessionStore {
         }
     }
 
+    public func getAndTouch(_ key: String, ttl: Duration) async throws -> VersionedValue? {
+        let now = clock.millis()
+        return state.withLock { s in
+            guard var e = s.entries[key], e.expiresAt > now else { return nil }
+            e.expiresAt = now + ttl.milliseconds
+            s.entries[key] = e
+            return VersionedValue(value: e.value, version: e.version)
+        }
+    }
+
     public func delete(_ key: String) async throws {
         _ = state.withLock { $0.entries.removeValue(forKey: key) }
     }

@@ -36,9 +36,19 @@ public protocol SessionStore: Service {
     func touch(_ key: String, ttl: Duration) async throws -> Bool
     /// Removes a key.
     func delete(_ key: String) async throws
+    /// Reads a value and restarts its time to live, in one round trip where the backend allows.
+    func getAndTouch(_ key: String, ttl: Duration) async throws -> VersionedValue?
 }
 
 extension SessionStore {
+    /// Reads a value and restarts its time to live. Backends that can do both in one round trip (Redis `GETEX`)
+    /// should override this; the default reads, then touches.
+    public func getAndTouch(_ key: String, ttl: Duration) async throws -> VersionedValue? {
+        guard let value = try await get(key) else { return nil }
+        _ = try await touch(key, ttl: ttl)
+        return value
+    }
+
     public func run() async throws {
         try? await gracefulShutdown()
     }

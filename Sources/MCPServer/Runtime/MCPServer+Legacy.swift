@@ -67,8 +67,9 @@ extension MCPServer {
     /// `principal`. Extends the session's lifetime. `nil` means `404`.
     public func resumeSession(_ id: String, principal: Principal) async throws -> LegacySession? {
         guard await sessionIDs.isAuthentic(id) else { return nil }
-        guard let session = try await loadSession(id), session.principal == principal.id else { return nil }
-        _ = try await backends.sessionStore.touch(StoreKey.session(id), ttl: configuration.sessionTTL)
+        guard let stored = try await backends.sessionStore.getAndTouch(StoreKey.session(id), ttl: configuration.sessionTTL),
+            let session = LegacySession(json: stored.value), session.principal == principal.id
+        else { return nil }
         return session
     }
 

@@ -130,15 +130,23 @@ final class RESPChannelHandler: ChannelDuplexHandler {
     private func timedOut(id: UInt64, name: String, context: ChannelHandlerContext) {
         guard let index = pending.firstIndex(where: { $0.id == id }) else { return }
         let timedOut = pending.remove(at: index)
-        timedOut.entry.promise.fail(RedisClientError(.timeout, message: "no reply to \(name) in time; closing the connection"))
         logger.debug("Redis command timed out", metadata: ["redis.command": "\(name)"])
-        // Later replies could still arrive in order, but a server this slow is treated as gone.
+        // Later replies could still arrive in order, but a server this slow is treated as gone. Close before
+        // failing the promise, so the waiting task never sees this connection as still open.
         fail(context: context, RedisClientError(.connectionClosed, message: "the connection was closed because \(name) timed out"))
+        timedOut.entry.promise.fail(RedisClientError(.timeout, message: "no reply to \(name) in time; closing the connection"))
     }
 
     private func fail(context: ChannelHandlerContext, _ error: RedisClientError) {
-        failAll(error)
+        if closedError == nil { closedError = error }
+        let failing = pending
+        pending.removeAll()
+        // Closing first makes `isActive` false before any waiting task resumes.
         context.close(promise: nil)
+        for p in failing {
+            p.timeout?.cancel()
+            p.entry.promise.fail(error)
+        }
     }
 
     private func failAll(_ error: RedisClientError) {

@@ -56,7 +56,14 @@ final class RedisConnectionPool: Sendable {
 
     /// Runs `body` with a connection leased from the pool and returns it afterwards.
     func withConnection<Result>(_ body: (RedisConnection) async throws -> Result) async throws -> Result {
-        let (connection, id) = try await lease()
+        var (connection, id) = try await lease()
+        // An idle connection the server closed may be handed out before its close is reported: skip it.
+        var attempts = 0
+        while !connection.isActive, attempts < configuration.pool.maximumConnections {
+            release(connection, id: id)
+            (connection, id) = try await lease()
+            attempts += 1
+        }
         defer { release(connection, id: id) }
         return try await body(connection)
     }
@@ -68,7 +75,13 @@ final class RedisConnectionPool: Sendable {
         }
         let timeout = configuration.timeouts.lease
         let timer = eventLoopGroup.any().scheduleTask(in: TimeAmount(timeout)) { [self] in
-            self.cancel(request, error: RedisClientError(.timeout, message: "no Redis connection available within \(timeout) (is the client running and Redis reachable?)"))
+            let lastError = state.withLock { $0.lastConnectError }
+            let error = RedisClientError(
+                .timeout,
+                message: "no Redis connection available within \(timeout) (is the client running and Redis reachable?)",
+                underlyingError: lastError
+            )
+            self.cancel(request, error: error)
         }
         defer { timer.cancel() }
         return try await withTaskCancellationHandler {
@@ -157,7 +170,8 @@ final class RedisConnectionPool: Sendable {
             case .shutdown:
                 failureError = RedisClientError(.poolShutdown, message: "the Redis client is shutting down")
             case .connectionFailed:
-                failureError = (error as? RedisClientError) ?? RedisClientError(.connectionFailed, message: "cannot connect to Redis", underlyingError: error)
+                failureError =
+                    (error as? RedisClientError) ?? RedisClientError(.connectionFailed, message: "cannot connect to Redis", underlyingError: error)
             case .cancelled:
                 failureError = RedisClientError(.cancelled, message: "the request for a connection was cancelled")
             }

@@ -80,7 +80,7 @@ public struct RESPParser: Sendable {
         }
         let outcome = buffer.withUnsafeReadableBytes { bytes -> Result<(RESPValue?, Int), RESPParsingError> in
             var reader = Reader(bytes: bytes, limits: limits)
-            do {
+            do throws(RESPParsingError) {
                 guard let value = try reader.value(depth: 0) else {
                     return .success((nil, reader.needed))
                 }
@@ -312,7 +312,10 @@ private struct Reader {
         default: break
         }
         guard !text.isEmpty, text.count <= 512,
-            text.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") })
+            text.allSatisfy({
+                ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "e")
+                    || $0 == UInt8(ascii: "E")
+            })
         else { return nil }
         return Double(string)
     }

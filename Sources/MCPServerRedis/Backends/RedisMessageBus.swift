@@ -1,0 +1,42 @@
+//
+// This source file is part of the swift-mcp-server project.
+// SPDX-License-Identifier: Apache-2.0
+//
+
+public import MCPServer
+
+/// The message bus on Redis pub/sub: `PUBLISH` on a pooled connection; subscriptions share the client's
+/// subscription connection, which reconnects and subscribes again after a drop.
+///
+/// Delivery is at most once, to subscribers present at publish time, as ``MessageBus`` promises; messages
+/// published while the subscription connection is reconnecting are lost.
+public struct RedisMessageBus: MessageBus {
+    let client: RedisClient
+    let bufferSize: Int
+
+    /// Creates a bus on `client`; the client is not owned: run it as its own service.
+    /// - Parameters:
+    ///   - client: the Redis client.
+    ///   - bufferSize: per-subscriber buffer; beyond it the oldest undelivered messages are dropped (default 4096).
+    public init(client: RedisClient, bufferSize: Int = 4096) {
+        precondition(bufferSize > 0)
+        self.client = client
+        self.bufferSize = bufferSize
+    }
+
+    public func publish(_ payload: [UInt8], to channel: String) async throws {
+        try await client.execute(RESPCommand("PUBLISH", .string(channel), .bytes(payload)))
+    }
+
+    public func subscribe<Result: Sendable>(
+        to channels: [String],
+        _ body: (AsyncStream<BusMessage>) async throws -> Result
+    ) async throws -> Result {
+        try await client.subscribe(
+            to: channels,
+            bufferSize: bufferSize,
+            transform: { BusMessage(channel: $0.channel, payload: Array($0.payload.readableBytesView)) },
+            body
+        )
+    }
+}
