@@ -110,7 +110,7 @@ extension MCPHTTPEndpoint {
             }
             group.addTask {
                 try? await Task.sleep(for: threshold)
-                if !Task.isCancelled { channel.startStreaming() }
+                if !Task.isCancelled { await channel.startStreaming() }
                 return nil
             }
             var result: LegacyResponseChannel.Signal?
@@ -208,6 +208,7 @@ extension MCPHTTPEndpoint {
     // MARK: SSE from the event log
 
     enum LogStreamItem: Sendable {
+        case raw(ByteBuffer)
         case event(LoggedEvent)
         case keepAlive
         case end
@@ -218,6 +219,8 @@ extension MCPHTTPEndpoint {
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
         headers[.xAccelBuffering] = "no"
+        // Watching for the client to go away consumes the connection: say so, so clients do not reuse it.
+        if configuration.cancelOnInboundClose { headers[.connection] = "close" }
         return Response(status: .ok, headers: headers, body: body)
     }
 
@@ -231,7 +234,8 @@ extension MCPHTTPEndpoint {
                 if priming { try await writer.write(LegacySSE.priming(id: StreamKey.eventID(stream: streamKey, position: 0), retry: self.configuration.sseRetry)) }
                 try await self.pump(into: &writer, sessionID: sessionID, streamKey: streamKey, request: request) { items in
                     try await log.tail(stream: logStream, after: after) { events in
-                        for try await event in events { items.yield(.event(event)) }
+                        // Empty events only create a stream in the log; they are never sent.
+                        for try await event in events where !event.data.isEmpty { items.yield(.event(event)) }
                     }
                     items.yield(.end)
                 } frame: { event in
@@ -265,9 +269,11 @@ extension MCPHTTPEndpoint {
         return sseResponse(
             ResponseBody { writer in
                 do {
-                    try await writer.write(LegacySSE.priming(id: StreamKey.eventID(stream: streamKey, position: after), retry: self.configuration.sseRetry))
+                    let priming = LegacySSE.priming(id: StreamKey.eventID(stream: streamKey, position: after), retry: self.configuration.sseRetry)
                     try await self.pump(into: &writer, sessionID: sessionID, streamKey: streamKey, request: request, touchLock: lock) { items in
                         try await server.backends.messageBus.subscribe(to: MCPServer.sessionNotificationChannels) { messages in
+                            // Primed only once subscribed: nothing raised after the priming event can be missed.
+                            items.yield(.raw(priming))
                             // Subscribed first, then replayed, so nothing falls between the two.
                             var position = after
                             while true {
@@ -354,6 +360,7 @@ extension MCPHTTPEndpoint {
             let writeAll: (inout any ResponseBodyWriter) async throws -> Void = { writer in
                 loop: for await item in items {
                     switch item {
+                    case .raw(let bytes): try await writer.write(bytes)
                     case .event(let event): try await writer.write(frame(event))
                     case .keepAlive: try await writer.write(SSE.keepAlive)
                     case .end: break loop

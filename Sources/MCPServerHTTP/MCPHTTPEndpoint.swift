@@ -238,6 +238,8 @@ public struct MCPHTTPEndpoint: Sendable {
             headers[.cacheControl] = "no-cache"
             headers[.xAccelBuffering] = "no"
             let watchInbound = configuration.cancelOnInboundClose
+            // Watching for the client to go away consumes the connection: say so, so clients do not reuse it.
+            if watchInbound { headers[.connection] = "close" }
             let body = ResponseBody { writer in
                 defer { task.cancel() }
                 let writeAll: @Sendable (inout any ResponseBodyWriter) async throws -> Void = { writer in

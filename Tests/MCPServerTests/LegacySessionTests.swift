@@ -159,7 +159,9 @@ struct LegacySessionTests {
         var s2 = streamed.signals.makeAsyncIterator()
         guard case .streaming(let key)? = await s2.next() else { Issue.record("expected a stream"); return }
         let events = try await server.backends.eventLog.read(stream: StreamKey.logStream(session: "s", stream: key), after: 0, limit: 10)
-        #expect(events.map(\.position) == [1, 2])
+        // Position 1 is the empty event that creates the stream; it is never sent.
+        #expect(events.map(\.position) == [1, 2, 3])
+        #expect(events[0].data.isEmpty)
         #expect(StreamKey.parse(eventID: StreamKey.eventID(stream: key, position: 2))?.position == 2)
         #expect(StreamKey.parse(eventID: "nonsense") == nil)
         #expect(StreamKey.parse(eventID: "r.1") == nil)
@@ -169,7 +171,7 @@ struct LegacySessionTests {
             for try await e in events { got.append(e.position) }
             return got
         }
-        #expect(tailed == [2])
+        #expect(tailed == [2, 3])
     }
 
     @Test func serverPingsTheClient() async throws {

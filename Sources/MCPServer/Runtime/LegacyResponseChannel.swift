@@ -42,17 +42,30 @@ public final class LegacyResponseChannel: MessageSink {
     public var signals: AsyncStream<Signal> { signal.stream }
 
     /// Switches to streaming (for a slow handler) unless the response is already decided.
-    public func startStreaming() {
+    public func startStreaming() async {
         let key = state.withLock { s -> String? in
             guard case .pending = s else { return nil }
             let key = StreamKey.newRequestStream()
             s = .streaming(key)
             return key
         }
-        if let key {
-            signal.continuation.yield(.streaming(streamKey: key))
-            signal.continuation.finish()
+        if let key { await open(key) }
+    }
+
+    /// Creates the stream in the log (with an empty event, which is never sent), then tells the transport to tail
+    /// it: a tail of a stream that does not exist yet would end at once.
+    private func open(_ key: String) async {
+        do {
+            _ = try await server.backends.eventLog.append(
+                stream: StoreKey.eventStream(session: sessionID, stream: key),
+                data: [],
+                ttl: server.configuration.sessionTTL
+            )
+        } catch {
+            server.logger.error("could not open an event stream", metadata: ["mcp.error": "\(error)"])
         }
+        signal.continuation.yield(.streaming(streamKey: key))
+        signal.continuation.finish()
     }
 
     public func send(_ message: JSONValue) async throws {
@@ -69,10 +82,7 @@ public final class LegacyResponseChannel: MessageSink {
             }
         }
         guard let key else { return }
-        if started {
-            signal.continuation.yield(.streaming(streamKey: key))
-            signal.continuation.finish()
-        }
+        if started { await open(key) }
         _ = try await server.backends.eventLog.append(
             stream: StoreKey.eventStream(session: sessionID, stream: key),
             data: JSONWriter.encode(message),
