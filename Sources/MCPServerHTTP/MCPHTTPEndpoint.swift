@@ -30,9 +30,16 @@ public struct MCPHTTPEndpoint: Sendable {
         router.delete(path) { request, _ in try await self.handleDelete(request) }
         router.get("/healthz") { _, _ in Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ok\n"))) }
         router.get("/readyz") { _, _ in
-            self.server.isDraining
-                ? Response(status: .serviceUnavailable, body: ResponseBody(byteBuffer: ByteBuffer(string: "draining\n")))
-                : Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ready\n")))
+            if self.server.isDraining {
+                return Response(status: .serviceUnavailable, body: ResponseBody(byteBuffer: ByteBuffer(string: "draining\n")))
+            }
+            // Ready only when the shared backend answers: a replica that cannot reach it cannot serve sessions.
+            do {
+                _ = try await self.server.backends.sessionStore.get("mcp:readyz")
+                return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "ready\n")))
+            } catch {
+                return Response(status: .serviceUnavailable, body: ResponseBody(byteBuffer: ByteBuffer(string: "backend unavailable\n")))
+            }
         }
     }
 
