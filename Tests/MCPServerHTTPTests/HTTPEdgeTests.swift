@@ -190,3 +190,29 @@ struct HTTPEdgeTests {
         }
     }
 }
+
+/// A session store whose backend is unreachable.
+final class UnreachableStore: SessionStore {
+    struct Down: Error {}
+    func get(_ key: String) async throws -> VersionedValue? { throw Down() }
+    func create(_ key: String, value: JSONValue, ttl: Duration) async throws -> UInt64? { throw Down() }
+    func set(_ key: String, value: JSONValue, ttl: Duration) async throws -> UInt64 { throw Down() }
+    func compareAndSet(_ key: String, value: JSONValue, expectedVersion: UInt64, ttl: Duration) async throws -> UInt64? { throw Down() }
+    func touch(_ key: String, ttl: Duration) async throws -> Bool { throw Down() }
+    func delete(_ key: String) async throws { throw Down() }
+}
+
+@Suite("Readiness")
+struct ReadinessTests {
+    @Test func notReadyWhenTheBackendIsDown() async throws {
+        var backends = Backends.inMemory()
+        backends.sessionStore = UnreachableStore()
+        let server = MCPServer(configuration: MCPServerConfiguration(name: "t", version: "1"), backends: backends)
+        try await server.withTestClient { client in
+            let ready = try await client.client.executeRequest(uri: "/readyz", method: .get, headers: [:], body: nil)
+            #expect(ready.status == .serviceUnavailable)
+            let health = try await client.client.executeRequest(uri: "/healthz", method: .get, headers: [:], body: nil)
+            #expect(health.status == .ok)
+        }
+    }
+}
