@@ -131,3 +131,39 @@ let package = Package(
         ),
     ]
 )
+
+// Benchmarks (docs/performance.md), only when asked for, the way Hummingbird does it, so ordinary builds never
+// resolve package-benchmark:
+//   ENABLE_MCP_BENCHMARKS=1 swift package --scratch-path .build-bench benchmark   (micro-benchmarks)
+//   scripts/bench                                                                  (the load harness; builds mcp-bench-raw)
+if Context.environment["ENABLE_MCP_BENCHMARKS"] != nil {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"])
+    )
+    package.targets.append(contentsOf: [
+        // The `raw` target of scripts/bench: Hummingbird 2 answering every POST with a fixed JSON-RPC result.
+        .executableTarget(
+            name: "mcp-bench-raw",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            // Rooted at Benchmarks/ (not Benchmarks/RawServer) so `swift package benchmark`, which runs every
+            // executable target in a folder directly under Benchmarks/, does not mistake it for a benchmark.
+            path: "Benchmarks",
+            exclude: ["MCPBenchmarks", "python", "wrk", "harness"],
+            sources: ["RawServer"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "MCPBenchmarks",
+            dependencies: [
+                "MCPServer",
+                "MCPServerHTTP",
+                "MCPServerRedis",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Benchmarks/MCPBenchmarks",
+            swiftSettings: swiftSettings,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ])
+}
