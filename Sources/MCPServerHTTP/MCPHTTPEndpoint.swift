@@ -160,16 +160,14 @@ public struct MCPHTTPEndpoint: Sendable {
     }
 
     static func isJSON(_ contentType: String) -> Bool {
-        let mediaType = contentType.split(separator: ";", maxSplits: 1)[0].trimmingCharacters(in: .whitespaces).lowercased()
-        return mediaType == "application/json"
+        mediaTypes(contentType).first == "application/json"
     }
 
     static func acceptsBoth(_ accept: String?) -> Bool {
         guard let accept else { return false }
         var json = false
         var sse = false
-        for item in accept.split(separator: ",") {
-            let type = item.split(separator: ";", maxSplits: 1)[0].trimmingCharacters(in: .whitespaces).lowercased()
+        for type in mediaTypes(accept) {
             switch type {
             case "*/*": json = true; sse = true
             case "application/*", "application/json": json = true
@@ -178,6 +176,18 @@ public struct MCPHTTPEndpoint: Sendable {
             }
         }
         return json && sse
+    }
+
+    /// The media types of a comma-separated header value, lower-cased, without parameters or surrounding spaces.
+    static func mediaTypes(_ value: String) -> [Substring] {
+        var out: [Substring] = []
+        for item in value.split(separator: ",") {
+            var type = item.prefix { $0 != ";" }
+            while type.first == " " || type.first == "\t" { type = type.dropFirst() }
+            while type.last == " " || type.last == "\t" { type = type.dropLast() }
+            out.append(type.contains(where: \.isUppercase) ? Substring(type.lowercased()) : type)
+        }
+        return out
     }
 
     // MARK: Responses

@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 
+import Foundation
 import Synchronization
 import Testing
 
@@ -93,5 +94,19 @@ struct RequestStateSealerTests {
         #expect(RingKey(base64: key.base64)?.id == key.id)
         #expect(RingKey(base64: "c2hvcnQ=") == nil)
         #expect(RingKey(base64: "not base64 at all!") == nil)
+    }
+}
+
+@Suite("Base64url")
+struct Base64URLTests {
+    @Test func encodesLikeFoundationWithoutPadding() {
+        var rng = SystemRandomNumberGenerator()
+        for length in 0..<70 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let expected = Data(bytes).base64EncodedString()
+                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            #expect(Base64URL.encode(bytes) == expected)
+            #expect(Base64URL.decode(expected) == bytes)
+        }
     }
 }

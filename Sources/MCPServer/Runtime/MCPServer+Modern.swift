@@ -199,13 +199,13 @@ extension MCPServer {
     // MARK: Handlers with input rounds
 
     /// The answers gathered in earlier rounds (sealed in `requestState`) plus this round's `inputResponses`.
-    func gatherAnswers(_ params: [String: JSONValue], binding: String, principal: Principal) async throws -> [String: JSONValue] {
+    func gatherAnswers(_ params: [String: JSONValue], binding: () -> String, principal: Principal) async throws -> [String: JSONValue] {
         var answers: [String: JSONValue] = [:]
         if let state = params["requestState"] {
             guard case .string(let token) = state else { throw JSONRPCError.invalidParams("requestState must be a string") }
             let data: JSONValue
             do {
-                data = try await sealer.open(token, binding: binding, principal: principal)
+                data = try await sealer.open(token, binding: binding(), principal: principal)
             } catch {
                 throw JSONRPCError.invalidParams(error.description)
             }
@@ -227,7 +227,7 @@ extension MCPServer {
         _ request: IncomingRequest,
         meta: RequestMeta,
         sink: any MessageSink,
-        binding: String,
+        binding: @autoclosure () -> String,
         legacy: LegacyRequest?,
         _ body: (HandlerContext) async throws -> T
     ) async throws -> RoundOutcome<T> {
@@ -243,8 +243,10 @@ extension MCPServer {
             channel = inputs
         }
         var logger = self.logger
-        logger[metadataKey: "mcp.request.id"] = "\(request.id)"
-        logger[metadataKey: "mcp.method"] = "\(request.method)"
+        if logger.logLevel <= .debug {
+            logger[metadataKey: "mcp.request.id"] = "\(request.id)"
+            logger[metadataKey: "mcp.method"] = "\(request.method)"
+        }
         let context = HandlerContext(
             requestID: request.id,
             method: request.method,
@@ -268,17 +270,17 @@ extension MCPServer {
         do {
             value = try await body(context)
         } catch is InputRequiredSignal {
-            return .inputRequired(try await inputRequired(inputs, binding: binding, principal: request.principal))
+            return .inputRequired(try await inputRequired(inputs, binding: binding(), principal: request.principal))
         } catch {
             if Task.isCancelled { throw CancellationError() }
             if inputs.pending != nil {
-                return .inputRequired(try await inputRequired(inputs, binding: binding, principal: request.principal))
+                return .inputRequired(try await inputRequired(inputs, binding: binding(), principal: request.principal))
             }
             throw error
         }
         if Task.isCancelled { throw CancellationError() }
         if inputs.pending != nil {
-            return .inputRequired(try await inputRequired(inputs, binding: binding, principal: request.principal))
+            return .inputRequired(try await inputRequired(inputs, binding: binding(), principal: request.principal))
         }
         return .value(value)
     }
@@ -314,8 +316,11 @@ extension MCPServer {
         if let violation = SchemaValidator.firstViolation(of: .object(arguments), against: entry.tool.inputSchema) {
             return complete(CallToolResult.error("Invalid arguments for tool \(name): \(violation)").fields)
         }
-        let binding = RequestStateSealer.binding(method: request.method, target: name, arguments: .object(arguments))
-        let outcome = try await runRound(request, meta: meta, sink: sink, binding: binding, legacy: legacy) { context -> CallToolResult in
+        let outcome = try await runRound(
+            request, meta: meta, sink: sink,
+            binding: RequestStateSealer.binding(method: request.method, target: name, arguments: .object(arguments)),
+            legacy: legacy
+        ) { context -> CallToolResult in
             do {
                 return try await entry.handler(arguments, context)
             } catch let error as JSONRPCError {
@@ -360,8 +365,11 @@ extension MCPServer {
         guard let (handler, variables, cache) = found else {
             throw JSONRPCError.invalidParams("Resource not found", data: ["uri": .string(uri)])
         }
-        let binding = RequestStateSealer.binding(method: request.method, target: uri, arguments: nil)
-        let outcome = try await runRound(request, meta: meta, sink: sink, binding: binding, legacy: legacy) { context in
+        let outcome = try await runRound(
+            request, meta: meta, sink: sink,
+            binding: RequestStateSealer.binding(method: request.method, target: uri, arguments: nil),
+            legacy: legacy
+        ) { context in
             try await handler(uri, variables, context)
         }
         switch outcome {
@@ -390,12 +398,11 @@ extension MCPServer {
         for argument in entry.prompt.arguments where argument.required && arguments[argument.name] == nil {
             throw JSONRPCError.invalidParams("missing required argument \(argument.name) of prompt \(name)")
         }
-        let binding = RequestStateSealer.binding(
-            method: request.method,
-            target: name,
-            arguments: .object(arguments.mapValues { .string($0) })
-        )
-        let outcome = try await runRound(request, meta: meta, sink: sink, binding: binding, legacy: legacy) { context in
+        let outcome = try await runRound(
+            request, meta: meta, sink: sink,
+            binding: RequestStateSealer.binding(method: request.method, target: name, arguments: .object(arguments.mapValues { .string($0) })),
+            legacy: legacy
+        ) { context in
             try await entry.handler(arguments, context)
         }
         switch outcome {
