@@ -17,16 +17,12 @@ from mcp.client.session import ClientRequestContext
 from mcp.client.subscriptions import ResourceUpdated
 
 from cluster_helpers import relayed_answers, upstream_names, wait_for_standalone_streams
+from demo_contract import text_of  # Tests/interop (on sys.path through conftest.py)
 
 pytestmark = [
     pytest.mark.anyio,
     pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning"),
 ]
-
-
-def text_of(result) -> str:
-    assert result.content, f"no content in {result!r}"
-    return result.content[0].text
 
 
 class Callbacks:

@@ -27,10 +27,10 @@ from cluster_helpers import (
     text_of,
 )
 from legacy_http import collect, data_frames, initialize, next_frame, next_message
+from demo_contract import TOOLS
 
 pytestmark = pytest.mark.anyio
 
-TOOLS = {"echo", "add", "countdown", "ask", "ask-twice", "summarize", "list-roots", "touch", "fail"}
 
 
 def event_position(event_id: str) -> int:

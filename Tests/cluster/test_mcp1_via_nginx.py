@@ -16,13 +16,9 @@ from mcp.shared.context import RequestContext
 
 from cluster_helpers import relayed_answers, upstream_names, wait_for_standalone_streams
 from test_legacy_mcp1_client import v1_session  # Tests/interop (on sys.path through conftest.py)
+from demo_contract import text_of
 
 pytestmark = pytest.mark.anyio
-
-
-def text_of(result) -> str:
-    assert result.content, f"no content in {result!r}"
-    return result.content[0].text
 
 
 async def test_mcp1_client_through_nginx(cluster, connect):

@@ -13,13 +13,9 @@ import pytest
 from mcp import MCPError
 from mcp.client.session import ClientRequestContext
 from mcp.client.subscriptions import ResourceUpdated
+from demo_contract import text_of  # Tests/interop (on sys.path through conftest.py)
 
 pytestmark = pytest.mark.anyio
-
-
-def text_of(result) -> str:
-    assert result.content, f"no content in {result!r}"
-    return result.content[0].text
 
 
 async def _unused_elicitation(ctx: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:

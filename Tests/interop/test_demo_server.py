@@ -18,43 +18,17 @@ from mcp.client.subscriptions import ResourceUpdated
 
 from conftest import REPLICA_ID
 from interop_wire import MODERN
+from demo_contract import STATIC_RESOURCES, TOOLS, poll_stats, stats, text_of
 
 pytestmark = pytest.mark.anyio
 
-TOOLS = {"echo", "add", "countdown", "ask", "ask-twice", "summarize", "list-roots", "touch", "fail"}
-STATIC_RESOURCES = {"demo://greeting", "demo://counter", "demo://stats"}
 NAMES = ["Ada", "Alan", "Barbara", "Edsger", "Grace", "Ken", "Linus", "Margaret"]
-
-
-def text_of(result) -> str:
-    assert result.content, f"no content in {result!r}"
-    block = result.content[0]
-    assert block.type == "text", f"expected text content, got {block!r}"
-    return block.text
 
 
 async def read_json(client, uri: str) -> dict:
     rr = await client.read_resource(uri)
     assert len(rr.contents) == 1
     return json.loads(rr.contents[0].text)
-
-
-async def stats(client) -> dict:
-    s = await read_json(client, "demo://stats")
-    assert set(s) >= {"activeHandlers", "cancelledHandlers", "openListenStreams", "replicaId"}, s
-    return s
-
-
-async def poll_stats(client, predicate, timeout: float = 10.0) -> dict:
-    """Reads demo://stats until `predicate(stats)` holds; returns the last reading (caller asserts)."""
-    last: dict = {}
-    with anyio.move_on_after(timeout):
-        while True:
-            last = await stats(client)
-            if predicate(last):
-                return last
-            await anyio.sleep(0.05)
-    return last
 
 
 def exchanges_for(connect, mark, method: str):

@@ -20,11 +20,10 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.context import RequestContext
 from mcp.shared.exceptions import McpError
+from demo_contract import STATIC_RESOURCES, TOOLS, poll_stats, stats, text_of
 
 pytestmark = pytest.mark.anyio
 
-TOOLS = {"echo", "add", "countdown", "ask", "ask-twice", "summarize", "list-roots", "touch", "fail"}
-STATIC_RESOURCES = {"demo://greeting", "demo://counter", "demo://stats"}
 
 
 @contextlib.asynccontextmanager
@@ -39,29 +38,6 @@ async def v1_session(conn, **kw: Any):
                 s.init = await s.initialize()
                 s.get_session_id = get_session_id
                 yield s
-
-
-def text_of(result) -> str:
-    assert result.content, f"no content in {result!r}"
-    block = result.content[0]
-    assert block.type == "text", f"expected text content, got {block!r}"
-    return block.text
-
-
-async def stats(s) -> dict:
-    rr = await s.read_resource("demo://stats")
-    return json.loads(rr.contents[0].text)
-
-
-async def poll_stats(s, predicate, timeout: float = 10.0) -> dict:
-    last: dict = {}
-    with anyio.move_on_after(timeout):
-        while True:
-            last = await stats(s)
-            if predicate(last):
-                return last
-            await anyio.sleep(0.05)
-    return last
 
 
 async def test_handshake_lists_and_ping(connect):

@@ -7,13 +7,12 @@ Every message the server sends is validated against the 2025-11-25 schema by the
 
 from __future__ import annotations
 
-import json
-
 import anyio
 import mcp_types as types
 import pytest
 from mcp import MCPError
 from mcp.client.session import ClientRequestContext
+from demo_contract import STATIC_RESOURCES, TOOLS, poll_stats, stats, text_of
 
 pytestmark = [
     pytest.mark.anyio,
@@ -21,32 +20,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning"),
 ]
 
-TOOLS = {"echo", "add", "countdown", "ask", "ask-twice", "summarize", "list-roots", "touch", "fail"}
-STATIC_RESOURCES = {"demo://greeting", "demo://counter", "demo://stats"}
 LEGACY = "2025-11-25"
-
-
-def text_of(result) -> str:
-    assert result.content, f"no content in {result!r}"
-    block = result.content[0]
-    assert block.type == "text", f"expected text content, got {block!r}"
-    return block.text
-
-
-async def stats(client) -> dict:
-    rr = await client.read_resource("demo://stats")
-    return json.loads(rr.contents[0].text)
-
-
-async def poll_stats(client, predicate, timeout: float = 10.0) -> dict:
-    last: dict = {}
-    with anyio.move_on_after(timeout):
-        while True:
-            last = await stats(client)
-            if predicate(last):
-                return last
-            await anyio.sleep(0.05)
-    return last
 
 
 def session_ids(connect, mark) -> list[str]:

@@ -14,15 +14,12 @@ from mcp.client.session import ClientRequestContext
 from mcp.client.subscriptions import ResourceUpdated
 
 from interop_wire import MODERN
+from demo_contract import text_of
 
 pytestmark = [
     pytest.mark.anyio,
     pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning"),
 ]
-
-
-def text_of(result) -> str:
-    return result.content[0].text
 
 
 async def test_modern_and_legacy_clients_concurrently(connect):

@@ -14,6 +14,7 @@ import json
 import anyio
 import pytest
 
+from demo_contract import TOOLS
 from legacy_http import (
     LATEST_LEGACY,
     RawSession,
@@ -28,7 +29,6 @@ from legacy_http import (
 
 pytestmark = pytest.mark.anyio
 
-TOOLS = {"echo", "add", "countdown", "ask", "ask-twice", "summarize", "list-roots", "touch", "fail"}
 ELICIT = {"elicitation": {}}
 
 
