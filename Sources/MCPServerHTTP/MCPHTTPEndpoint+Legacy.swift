@@ -40,7 +40,7 @@ extension MCPHTTPEndpoint {
             return errorResponse(status: .badRequest, error: .invalidRequest("the Mcp-Session-Id header is required; send initialize first"))
         }
         guard let session = try await server.resumeSession(sessionID, principal: principal) else {
-            return errorResponse(status: .notFound, error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "Session not found"))
+            return sessionNotFound()
         }
         switch message {
         case .notification(let method, let params):
@@ -78,7 +78,7 @@ extension MCPHTTPEndpoint {
         }
         guard let sessionID = headers[.mcpSessionID] else { return errorResponse(status: .badRequest, error: refusal) }
         guard let session = try await server.resumeSession(sessionID, principal: principal) else {
-            return errorResponse(status: .notFound, error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "Session not found"))
+            return sessionNotFound()
         }
         guard session.protocolVersion == .v2025_03_26 else {
             return errorResponse(status: .badRequest, error: .invalidRequest("batches are not supported in protocol \(session.protocolVersion)"))
@@ -142,7 +142,7 @@ extension MCPHTTPEndpoint {
         let headers = request.headers
         guard let sessionID = headers[.mcpSessionID] else { return methodNotAllowed(request) }
         guard configuration.allows(origin: headers[.origin]) else {
-            return errorResponse(status: .forbidden, error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "Forbidden: origin not allowed"))
+            return forbiddenOrigin()
         }
         guard Self.accepts(headers[.accept], "text/event-stream") else {
             return errorResponse(status: .notAcceptable, error: .invalidRequest("Accept must list text/event-stream"))
@@ -154,7 +154,7 @@ extension MCPHTTPEndpoint {
             return errorResponse(status: .unauthorized, error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "authentication required"))
         }
         guard try await server.resumeSession(sessionID, principal: principal) != nil else {
-            return errorResponse(status: .notFound, error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "Session not found"))
+            return sessionNotFound()
         }
         if let lastEventID = headers[.lastEventID] {
             guard let (stream, position) = StreamKey.parse(eventID: lastEventID) else {
@@ -176,13 +176,13 @@ extension MCPHTTPEndpoint {
         let headers = request.headers
         guard let sessionID = headers[.mcpSessionID] else { return methodNotAllowed(request) }
         guard configuration.allows(origin: headers[.origin]) else {
-            return errorResponse(status: .forbidden, error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "Forbidden: origin not allowed"))
+            return forbiddenOrigin()
         }
         guard let principal = try await authenticate(headers) else {
             return errorResponse(status: .unauthorized, error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "authentication required"))
         }
         guard try await server.resumeSession(sessionID, principal: principal) != nil else {
-            return errorResponse(status: .notFound, error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "Session not found"))
+            return sessionNotFound()
         }
         try await server.deleteSession(sessionID)
         return Response(status: .ok)
@@ -199,10 +199,11 @@ extension MCPHTTPEndpoint {
     static func accepts(_ accept: String?, _ type: String) -> Bool {
         guard let accept else { return false }
         let major = type.split(separator: "/")[0]
-        return accept.split(separator: ",").contains { item in
-            let t = item.split(separator: ";", maxSplits: 1)[0].trimmingCharacters(in: .whitespaces).lowercased()
-            return t == type || t == "*/*" || t == "\(major)/*"
-        }
+        return mediaTypes(accept).contains { $0 == type || $0 == "*/*" || $0 == "\(major)/*" }
+    }
+
+    func sessionNotFound() -> Response {
+        errorResponse(status: .notFound, error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "Session not found"))
     }
 
     // MARK: SSE from the event log
@@ -250,7 +251,7 @@ extension MCPHTTPEndpoint {
     func standaloneStream(sessionID: String, streamKey: String, after: UInt64, isResume: Bool, request: Request) async throws -> Response {
         let server = self.server
         let store = server.backends.sessionStore
-        let lock = "mcp:{\(sessionID)}:get"
+        let lock = StoreKey.getStreamLock(sessionID)
         // The lock names the stream and this connection: `<streamKey> <token>`.
         let owner = JSONValue.string("\(streamKey) \(StreamKey.newGetStream())")
         if try await store.create(lock, value: owner, ttl: .seconds(60)) == nil {
@@ -261,7 +262,7 @@ extension MCPHTTPEndpoint {
             else {
                 return errorResponse(status: .conflict, error: .invalidRequest("this session already has an open GET stream"))
             }
-            try await server.backends.messageBus.publish(Array("takeover:\(streamKey)".utf8), to: "mcp:session:\(sessionID)")
+            try await server.backends.messageBus.publish(Array("takeover:\(streamKey)".utf8), to: StoreKey.sessionChannel(sessionID))
         }
         let log = server.backends.eventLog
         let logStream = StreamKey.logStream(session: sessionID, stream: streamKey)
@@ -342,7 +343,7 @@ extension MCPHTTPEndpoint {
                 continuation.yield(.end)
             }
             group.addTask {
-                try await server.backends.messageBus.subscribe(to: ["mcp:session:\(sessionID)"]) { messages in
+                try await server.backends.messageBus.subscribe(to: [StoreKey.sessionChannel(sessionID)]) { messages in
                     // The session was deleted, or this stream was taken over by a resume of it.
                     for await message in messages where message.payload == Array("deleted".utf8) || message.payload == takeover {
                         continuation.yield(.end)

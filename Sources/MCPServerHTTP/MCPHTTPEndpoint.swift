@@ -59,7 +59,7 @@ public struct MCPHTTPEndpoint: Sendable {
         var request = incoming
         let headers = request.headers
         guard configuration.allows(origin: headers[.origin]) else {
-            return errorResponse(status: .forbidden, error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "Forbidden: origin not allowed"))
+            return forbiddenOrigin()
         }
         guard let contentType = headers[.contentType], Self.isJSON(contentType) else {
             return errorResponse(
@@ -191,6 +191,10 @@ public struct MCPHTTPEndpoint: Sendable {
     }
 
     // MARK: Responses
+
+    func forbiddenOrigin() -> Response {
+        errorResponse(status: .forbidden, error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "Forbidden: origin not allowed"))
+    }
 
     func jsonResponse(_ message: JSONValue, legacy: Bool = false, extraHeaders: HTTPFields = HTTPFields()) -> Response {
         var status = HTTPResponse.Status.ok

@@ -63,11 +63,15 @@ struct LegacyRequest: Sendable {
     var clientCapabilities: JSONValue
 }
 
-/// Store keys. Everything of one session shares the `{sessionID}` hash tag, so it stays in one Redis Cluster slot.
-enum StoreKey {
-    static func session(_ id: String) -> String { "mcp:{\(id)}:session" }
-    static func getStreamLock(_ id: String) -> String { "mcp:{\(id)}:get" }
-    static func eventStream(session id: String, stream: String) -> String { "mcp:{\(id)}:events:\(stream)" }
-    /// The bus channel that tells every replica about a session's end.
-    static func sessionChannel(_ id: String) -> String { "mcp:session:\(id)" }
+/// Store keys and bus channels of a session. Everything of one session shares the `{sessionID}` hash tag, so it stays
+/// in one Redis Cluster slot.
+package enum StoreKey {
+    package static func session(_ id: String) -> String { "mcp:{\(id)}:session" }
+    /// The lock that keeps a session to one standalone GET stream.
+    package static func getStreamLock(_ id: String) -> String { "mcp:{\(id)}:get" }
+    package static func eventStream(session id: String, stream: String) -> String { "mcp:{\(id)}:events:\(stream)" }
+    /// The claim that lets one answer to a server-to-client request through, on any replica.
+    package static func answerClaim(session id: String, requestID: String) -> String { "mcp:{\(id)}:answered:\(requestID)" }
+    /// The bus channel that tells every replica's streams of a session that it ended (or that a stream was taken over).
+    package static func sessionChannel(_ id: String) -> String { "mcp:session:\(id)" }
 }

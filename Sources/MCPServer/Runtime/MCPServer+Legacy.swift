@@ -234,21 +234,13 @@ extension MCPServer {
     /// The notification a bus message means for one session's GET stream, or `nil` if it is not for this session
     /// (for example an update of a resource the session did not subscribe to).
     public func sessionNotification(for message: BusMessage, sessionID: String) async throws -> JSONValue? {
-        switch message.channel {
-        case Self.resourceUpdatedChannel:
-            guard let payload = try? JSONParser().parse(message.payload), case .string(let uri)? = payload["uri"],
-                let session = try await loadSession(sessionID), session.subscriptions.contains(uri)
-            else { return nil }
-            return ["jsonrpc": "2.0", "method": "notifications/resources/updated", "params": ["uri": .string(uri)]]
-        case Self.toolsListChangedChannel:
-            return ["jsonrpc": "2.0", "method": "notifications/tools/list_changed"]
-        case Self.promptsListChangedChannel:
-            return ["jsonrpc": "2.0", "method": "notifications/prompts/list_changed"]
-        case Self.resourcesListChangedChannel:
-            return ["jsonrpc": "2.0", "method": "notifications/resources/list_changed"]
-        default:
-            return nil
+        var uris: Set<String> = []
+        if message.channel == Self.resourceUpdatedChannel {
+            // Subscriptions change on any replica: read them from the store when an update arrives.
+            guard let session = try await loadSession(sessionID) else { return nil }
+            uris = Set(session.subscriptions)
         }
+        return Self.notification(for: message, uris: uris, meta: nil)
     }
 
     /// Removes the 2026-07-28 fields from a result: legacy results have no `resultType` or caching hints.

@@ -80,9 +80,12 @@ extension MCPServer {
         return complete(["_meta": subscriptionMeta])
     }
 
-    static func notification(for message: BusMessage, uris: Set<String>, meta: JSONValue) -> JSONValue? {
+    /// The notification a bus message means for a subscriber of `uris`, or `nil` when it is not for it.
+    /// - Parameter meta: the `_meta` to put in its params (the listen stream's subscription id), if any.
+    static func notification(for message: BusMessage, uris: Set<String>, meta: JSONValue?) -> JSONValue? {
         let method: String
-        var params: [String: JSONValue] = ["_meta": meta]
+        var params: [String: JSONValue] = [:]
+        if let meta { params["_meta"] = meta }
         switch message.channel {
         case toolsListChangedChannel: method = "notifications/tools/list_changed"
         case promptsListChangedChannel: method = "notifications/prompts/list_changed"
@@ -95,6 +98,7 @@ extension MCPServer {
         default:
             return nil
         }
+        guard !params.isEmpty else { return ["jsonrpc": "2.0", "method": .string(method)] }
         return ["jsonrpc": "2.0", "method": .string(method), "params": .object(params)]
     }
 }

@@ -26,7 +26,7 @@ extension MCPServer {
         if replica == configuration.replicaID {
             return deliverClientResponse(sessionID: sessionID, id: id, result: result)
         }
-        let claim = "mcp:{\(sessionID)}:answered:\(key)"
+        let claim = StoreKey.answerClaim(session: sessionID, requestID: key)
         guard try await backends.sessionStore.create(claim, value: true, ttl: configuration.clientRequestTimeout * 2) != nil else {
             return false
         }
