@@ -26,9 +26,24 @@ struct JSONParserTests {
         "", " ", "{", "}", "[1,]", "{\"a\":1,}", "01", "-", "1.", ".5", "1e", "+1", "tru", "nul", "\"abc", "\"\\x\"",
         "\"\u{01}\"", "\"\\ud800\"", "\"\\udc00\"", "{\"a\" 1}", "{1:2}", "[1 2]", "1 2", "NaN", "Infinity", "1e999",
         "{\"a\":1,\"a\":2}", "\"\\u12\"", "[", "[[[[", "'a'",
+        "{\"o\":{\"a\":1,\"b\":2,\"a\":3}}", "[{\"a\":1},{\"b\":1,\"b\":1}]", "{\"a\":{\"a\":1},\"a\":2}",
     ])
     func rejectsInvalidText(_ text: String) {
         #expect(throws: JSONParseError.self) { try parser.parse(text) }
+    }
+
+    @Test func keepsSiblingAndNestedObjectsApart() throws {
+        // Members of nested objects and of sibling objects must not leak into each other.
+        let value = try parser.parse(#"{"a":{"x":1,"y":{"z":[{"k":1},{"k":2}]}},"b":{"x":2},"c":[{},{"x":3}]}"#)
+        #expect(value == [
+            "a": ["x": 1, "y": ["z": [["k": 1], ["k": 2]]]],
+            "b": ["x": 2],
+            "c": [[:], ["x": 3]],
+        ])
+        // The offset of a duplicate is the second key's.
+        #expect(throws: JSONParseError(offset: 18, reason: #"duplicate key "a""#)) {
+            try parser.parse(#"{"o":{"a":1,"b":2,"a":3}}"#)
+        }
     }
 
     @Test func rejectsInvalidUTF8() {

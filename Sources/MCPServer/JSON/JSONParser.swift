@@ -75,6 +75,9 @@ private struct Reader {
     let bytes: UnsafeRawBufferPointer
     let maximumDepth: Int
     var index: Int = 0
+    /// The members of the objects being parsed, innermost last: an object becomes a dictionary of exactly its size
+    /// once it is complete, instead of growing one member at a time.
+    var members: [(key: String, value: JSONValue, offset: Int)] = []
 
     init(bytes: UnsafeRawBufferPointer, maximumDepth: Int) {
         self.bytes = bytes
@@ -123,12 +126,12 @@ private struct Reader {
     mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
         guard depth <= maximumDepth else { throw fail("nesting deeper than \(maximumDepth)") }
         index += 1
-        var object: [String: JSONValue] = [:]
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
-            return .object(object)
+            return .object([:])
         }
+        let base = members.count
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
@@ -139,14 +142,19 @@ private struct Reader {
             index += 1
             skipWhitespace()
             let value = try parseValue(depth: depth)
-            if object.updateValue(value, forKey: key) != nil {
-                throw JSONParseError(offset: keyOffset, reason: "duplicate key \"\(key)\"")
-            }
+            members.append((key, value, keyOffset))
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input in object") }
             switch bytes[index] {
             case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "}"): index += 1; return .object(object)
+            case UInt8(ascii: "}"):
+                index += 1
+                var object = [String: JSONValue](minimumCapacity: members.count - base)
+                for member in members[base...] where object.updateValue(member.value, forKey: member.key) != nil {
+                    throw JSONParseError(offset: member.offset, reason: "duplicate key \"\(member.key)\"")
+                }
+                members.removeSubrange(base...)
+                return .object(object)
             default: throw fail("expected ',' or '}'")
             }
         }

@@ -39,12 +39,12 @@ public enum JSONWriter {
                 write(v, into: &out)
             } else {
                 var first = true
-                for k in o.keys.sorted() {
+                for (k, v) in o.sorted(by: { $0.key < $1.key }) {
                     if !first { out.append(UInt8(ascii: ",")) }
                     first = false
                     writeString(k, into: &out)
                     out.append(UInt8(ascii: ":"))
-                    write(o[k]!, into: &out)
+                    write(v, into: &out)
                 }
             }
             out.append(UInt8(ascii: "}"))
