@@ -102,7 +102,7 @@ public struct BearerTokenAuthenticator: MCPAuthenticator {
     public init(tokens: [String: Principal]) { self.tokens = tokens }
 
     public func authenticate(headers: HTTPFields) async throws -> Principal {
-        guard let value = headers[.authorization], value.hasPrefix("Bearer "),
+        guard let value = headers.fieldValue(.authorization), value.hasPrefix("Bearer "),
             let principal = tokens[String(value.dropFirst(7))]
         else { throw MCPAuthenticationError(message: "a valid bearer token is required") }
         return principal

@@ -12,14 +12,14 @@ import NIOCore
 extension MCPHTTPEndpoint {
     /// Whether a POST belongs to the legacy transport rather than to 2026-07-28.
     func isLegacy(_ message: JSONRPCMessage, headers: HTTPFields) -> Bool {
-        if case .request(_, "initialize", _) = message, headers[.mcpProtocolVersion].map({ !server.supportedVersions.contains($0) }) ?? true {
+        if case .request(_, "initialize", _) = message, headers.fieldValue(.mcpProtocolVersion).map({ !server.supportedVersions.contains($0) }) ?? true {
             return true
         }
         // A version header decides: a legacy version is legacy; a modern or unknown one is answered the modern way
         // (an unknown version gets UnsupportedProtocolVersionError, which dual-era clients understand).
-        if let version = headers[.mcpProtocolVersion] { return MCPServer.legacyVersions.contains(version) }
+        if let version = headers.fieldValue(.mcpProtocolVersion) { return MCPServer.legacyVersions.contains(version) }
         // No header: 2025-03-26 clients sent none.
-        if headers[.mcpSessionID] != nil { return true }
+        if headers.fieldValue(.mcpSessionID) != nil { return true }
         switch message {
         case .request(_, _, let params), .notification(_, let params):
             // A request carrying modern `_meta` but no version header is a modern request missing its header.
@@ -36,7 +36,7 @@ extension MCPHTTPEndpoint {
             if let sessionID { extra[.mcpSessionID] = sessionID }
             return jsonResponse(response, legacy: true, extraHeaders: extra)
         }
-        guard let sessionID = headers[.mcpSessionID] else {
+        guard let sessionID = headers.fieldValue(.mcpSessionID) else {
             return errorResponse(status: .badRequest, error: .invalidRequest("the Mcp-Session-Id header is required; send initialize first"))
         }
         guard let session = try await server.resumeSession(sessionID, principal: principal) else {
@@ -73,10 +73,10 @@ extension MCPHTTPEndpoint {
     /// JSON-RPC batches exist only in 2025-03-26; every other revision gets `400`.
     func handleBatch(_ elements: [JSONValue], headers: HTTPFields, principal: Principal) async throws -> Response {
         let refusal = JSONRPCError.invalidRequest("batches are not supported")
-        if let version = headers[.mcpProtocolVersion], version != ProtocolVersion.v2025_03_26.rawValue {
+        if let version = headers.fieldValue(.mcpProtocolVersion), version != ProtocolVersion.v2025_03_26.rawValue {
             return errorResponse(status: .badRequest, error: refusal)
         }
-        guard let sessionID = headers[.mcpSessionID] else { return errorResponse(status: .badRequest, error: refusal) }
+        guard let sessionID = headers.fieldValue(.mcpSessionID) else { return errorResponse(status: .badRequest, error: refusal) }
         guard let session = try await server.resumeSession(sessionID, principal: principal) else {
             return sessionNotFound()
         }
@@ -89,8 +89,9 @@ extension MCPHTTPEndpoint {
         return jsonResponse(.array(responses), legacy: true)
     }
 
-    /// Runs a legacy handler in the server's own task group (a disconnect is not a cancellation), and answers with
-    /// JSON or with an SSE stream read from the event log.
+    /// Runs a legacy handler as work the server owns (a disconnect is not a cancellation), and answers with JSON or
+    /// with an SSE stream read from the event log. The handler starts at once on this thread: one that finishes
+    /// without suspending is answered with no timer and no task switch.
     func legacyStreamingResponse(_ call: IncomingRequest, sessionID: String, session: LegacySession, request: Request) async throws -> Response {
         let server = self.server
         let channel = LegacyResponseChannel(server: server, sessionID: sessionID)
@@ -99,29 +100,34 @@ extension MCPHTTPEndpoint {
             await channel.finish(response)
         }
         let threshold = configuration.streamingThreshold
-        if !server.spawn(job) {
+        if !server.start(job) {
             // Not running (or draining): run it as part of this request.
             await job()
         }
-        let signal: LegacyResponseChannel.Signal? = await withTaskGroup(of: LegacyResponseChannel.Signal?.self) { group in
-            group.addTask {
-                for await s in channel.signals { return s }
-                return nil
-            }
-            group.addTask {
-                try? await Task.sleep(for: threshold)
-                if !Task.isCancelled { await channel.startStreaming() }
-                return nil
-            }
-            var result: LegacyResponseChannel.Signal?
-            for await s in group {
-                if let s {
-                    result = s
-                    break
+        let signal: LegacyResponseChannel.Signal?
+        if let decision = channel.decision {
+            signal = decision
+        } else {
+            signal = await withTaskGroup(of: LegacyResponseChannel.Signal?.self) { group in
+                group.addTask {
+                    for await s in channel.signals { return s }
+                    return nil
                 }
+                group.addTask {
+                    try? await Task.sleep(for: threshold)
+                    if !Task.isCancelled { await channel.startStreaming() }
+                    return nil
+                }
+                var result: LegacyResponseChannel.Signal?
+                for await s in group {
+                    if let s {
+                        result = s
+                        break
+                    }
+                }
+                group.cancelAll()
+                return result
             }
-            group.cancelAll()
-            return result
         }
         switch signal {
         case nil:
@@ -140,14 +146,14 @@ extension MCPHTTPEndpoint {
 
     func handleGet(_ request: Request) async throws -> Response {
         let headers = request.headers
-        guard let sessionID = headers[.mcpSessionID] else { return methodNotAllowed(request) }
-        guard configuration.allows(origin: headers[.origin]) else {
+        guard let sessionID = headers.fieldValue(.mcpSessionID) else { return methodNotAllowed(request) }
+        guard configuration.allows(origin: headers.fieldValue(.origin)) else {
             return forbiddenOrigin()
         }
-        guard Self.accepts(headers[.accept], "text/event-stream") else {
+        guard Self.accepts(headers.fieldValue(.accept), "text/event-stream") else {
             return errorResponse(status: .notAcceptable, error: .invalidRequest("Accept must list text/event-stream"))
         }
-        if let version = headers[.mcpProtocolVersion], !MCPServer.legacyVersions.contains(version) {
+        if let version = headers.fieldValue(.mcpProtocolVersion), !MCPServer.legacyVersions.contains(version) {
             return errorResponse(status: .badRequest, error: .invalidRequest("unsupported MCP-Protocol-Version '\(version)'"))
         }
         guard let principal = try await authenticate(headers) else {
@@ -156,7 +162,7 @@ extension MCPHTTPEndpoint {
         guard try await server.resumeSession(sessionID, principal: principal) != nil else {
             return sessionNotFound()
         }
-        if let lastEventID = headers[.lastEventID] {
+        if let lastEventID = headers.fieldValue(.lastEventID) {
             guard let (stream, position) = StreamKey.parse(eventID: lastEventID) else {
                 return errorResponse(status: .badRequest, error: .invalidRequest("malformed Last-Event-ID"))
             }
@@ -174,8 +180,8 @@ extension MCPHTTPEndpoint {
 
     func handleDelete(_ request: Request) async throws -> Response {
         let headers = request.headers
-        guard let sessionID = headers[.mcpSessionID] else { return methodNotAllowed(request) }
-        guard configuration.allows(origin: headers[.origin]) else {
+        guard let sessionID = headers.fieldValue(.mcpSessionID) else { return methodNotAllowed(request) }
+        guard configuration.allows(origin: headers.fieldValue(.origin)) else {
             return forbiddenOrigin()
         }
         guard let principal = try await authenticate(headers) else {
@@ -196,10 +202,10 @@ extension MCPHTTPEndpoint {
         }
     }
 
-    static func accepts(_ accept: String?, _ type: String) -> Bool {
+    static func accepts(_ accept: String?, _ type: StaticString) -> Bool {
         guard let accept else { return false }
-        let major = type.split(separator: "/")[0]
-        return mediaTypes(accept).contains { $0 == type || $0 == "*/*" || $0 == "\(major)/*" }
+        var list = MediaTypeList(accept)
+        return list.accepts(type)
     }
 
     func sessionNotFound() -> Response {

@@ -58,22 +58,22 @@ public struct MCPHTTPEndpoint: Sendable {
     func handlePost(_ incoming: Request) async throws -> Response {
         var request = incoming
         let headers = request.headers
-        guard configuration.allows(origin: headers[.origin]) else {
+        guard configuration.allows(origin: headers.fieldValue(.origin)) else {
             return forbiddenOrigin()
         }
-        guard let contentType = headers[.contentType], Self.isJSON(contentType) else {
+        guard let contentType = headers.fieldValue(.contentType), Self.isJSON(contentType) else {
             return errorResponse(
                 status: .unsupportedMediaType,
                 error: .invalidRequest("Content-Type must be application/json")
             )
         }
-        guard Self.acceptsBoth(headers[.accept]) else {
+        guard Self.acceptsBoth(headers.fieldValue(.accept)) else {
             return errorResponse(
                 status: .notAcceptable,
                 error: .invalidRequest("Accept must list both application/json and text/event-stream")
             )
         }
-        if let length = headers[.contentLength].flatMap({ Int($0) }), length > configuration.maxBodySize {
+        if let length = headers.fieldValue(.contentLength).flatMap({ Int($0) }), length > configuration.maxBodySize {
             return errorResponse(status: .contentTooLarge, error: .invalidRequest("body larger than \(configuration.maxBodySize) bytes"))
         }
         let principal: Principal
@@ -150,44 +150,25 @@ public struct MCPHTTPEndpoint: Sendable {
 
     static func metadataHeaders(_ headers: HTTPFields) -> RequestMetadataHeaders {
         var out = RequestMetadataHeaders()
-        out.protocolVersion = headers[.mcpProtocolVersion]
-        out.method = headers[.mcpMethod]
-        out.name = headers[.mcpName]
-        for field in headers where field.name.canonicalName.hasPrefix("mcp-param-") {
-            out.params[String(field.name.canonicalName.dropFirst("mcp-param-".count))] = field.value
+        out.protocolVersion = headers.fieldValue(.mcpProtocolVersion)
+        out.method = headers.fieldValue(.mcpMethod)
+        out.name = headers.fieldValue(.mcpName)
+        let prefix = "mcp-param-".utf8
+        for field in headers where field.name.canonicalName.utf8.starts(with: prefix) {
+            out.params[String(field.name.canonicalName.utf8.dropFirst(prefix.count))!] = field.value
         }
         return out
     }
 
     static func isJSON(_ contentType: String) -> Bool {
-        mediaTypes(contentType).first == "application/json"
+        var list = MediaTypeList(contentType)
+        return list.first(is: "application/json")
     }
 
     static func acceptsBoth(_ accept: String?) -> Bool {
         guard let accept else { return false }
-        var json = false
-        var sse = false
-        for type in mediaTypes(accept) {
-            switch type {
-            case "*/*": json = true; sse = true
-            case "application/*", "application/json": json = true
-            case "text/*", "text/event-stream": sse = true
-            default: break
-            }
-        }
-        return json && sse
-    }
-
-    /// The media types of a comma-separated header value, lower-cased, without parameters or surrounding spaces.
-    static func mediaTypes(_ value: String) -> [Substring] {
-        var out: [Substring] = []
-        for item in value.split(separator: ",") {
-            var type = item.prefix { $0 != ";" }
-            while type.first == " " || type.first == "\t" { type = type.dropFirst() }
-            while type.last == " " || type.last == "\t" { type = type.dropLast() }
-            out.append(type.contains(where: \.isUppercase) ? Substring(type.lowercased()) : type)
-        }
-        return out
+        var list = MediaTypeList(accept)
+        return list.accepts("application/json") && list.accepts("text/event-stream")
     }
 
     // MARK: Responses
@@ -216,42 +197,58 @@ public struct MCPHTTPEndpoint: Sendable {
 
     /// Runs a handler that may stream. Its response is JSON if it finishes silently within the streaming threshold,
     /// otherwise an SSE stream that carries its notifications and final response.
+    ///
+    /// The handler starts at once on this thread (`Task.immediate`): one that finishes without suspending, as most
+    /// do, is answered as JSON with no timer, no second task switch and no stream read. Only a handler that
+    /// suspends gets the threshold timer.
     func streamingResponse(_ call: IncomingRequest, request: Request) async throws -> Response {
-        let (events, continuation) = AsyncStream<EdgeEvent>.makeStream()
+        let race = EdgeRace()
         let server = self.server
+        // The handler's task is owned by the response: it is cancelled when this request is cancelled, when the
+        // response stream ends or is dropped, and when the SSE body finishes.
+        let task = Task.immediate {
+            let response = await server.handle(call, sink: StreamSink(race: race))
+            race.finish(response)
+        }
+        let (events, continuation): EdgeRace.Events
+        switch race.settle() {
+        case .finished(let response):
+            guard let response else { throw CancellationError() }
+            return jsonResponse(response)
+        case .streaming(let stream):
+            (events, continuation) = stream
+        }
         let threshold = call.method == "subscriptions/listen" ? Duration.zero : configuration.streamingThreshold
         let keepAlive = configuration.keepAliveInterval
-        // The handler's task is owned by the response stream: when the stream ends or is dropped, the task is cancelled.
-        let task = Task {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    if threshold > .zero { try? await Task.sleep(for: threshold) }
-                    guard !Task.isCancelled else { return }
-                    continuation.yield(.startStream)
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: keepAlive)
-                        if Task.isCancelled { break }
-                        continuation.yield(.keepAlive)
-                    }
-                }
-                let response = await server.handle(call, sink: StreamSink(continuation: continuation))
-                group.cancelAll()
-                if let response { continuation.yield(.final(response)) }
-                continuation.finish()
+        // The timer starts the stream once the handler has been silent for the threshold, then keeps it alive. It
+        // stops when cancelled, or by itself once the stream has ended.
+        let timer = Task {
+            if threshold > .zero { try? await Task.sleep(for: threshold) }
+            guard !Task.isCancelled, case .enqueued = continuation.yield(.startStream) else { return }
+            while !Task.isCancelled {
+                try? await Task.sleep(for: keepAlive)
+                if Task.isCancelled { break }
+                guard case .enqueued = continuation.yield(.keepAlive) else { break }
             }
         }
-        continuation.onTermination = { _ in task.cancel() }
+        continuation.onTermination = { _ in
+            task.cancel()
+            timer.cancel()
+        }
         let first: EdgeEvent? = await withTaskCancellationHandler {
             var iterator = events.makeAsyncIterator()
             return await iterator.next()
         } onCancel: {
             task.cancel()
+            timer.cancel()
         }
         switch first {
         case nil:
             // Cancelled with no response.
+            timer.cancel()
             throw CancellationError()
         case .final(let message):
+            timer.cancel()
             return jsonResponse(message)
         case .message, .startStream, .keepAlive:
             var headers = HTTPFields()
@@ -262,7 +259,10 @@ public struct MCPHTTPEndpoint: Sendable {
             // Watching for the client to go away consumes the connection: say so, so clients do not reuse it.
             if watchInbound { headers[.connection] = "close" }
             let body = ResponseBody { writer in
-                defer { task.cancel() }
+                defer {
+                    task.cancel()
+                    timer.cancel()
+                }
                 let writeAll: @Sendable (inout any ResponseBodyWriter) async throws -> Void = { writer in
                     if case .message(let m) = first { try await writer.write(SSE.frame(m)) }
                     for await event in events {
@@ -290,6 +290,83 @@ public struct MCPHTTPEndpoint: Sendable {
     }
 }
 
+/// Decides between the JSON fast path and the event stream for one modern request: a handler that finishes before
+/// the edge first looks, having sent nothing, hands its response over directly, and no stream is ever made; anything
+/// else goes through the stream.
+final class EdgeRace: Sendable {
+    typealias Events = (stream: AsyncStream<EdgeEvent>, continuation: AsyncStream<EdgeEvent>.Continuation)
+
+    enum State {
+        /// The handler is running, has sent nothing, and the edge has not looked yet.
+        case starting
+        /// The handler finished first, silently: its response (`nil` when cancelled).
+        case finished(JSONValue?)
+        /// Everything goes through the stream.
+        case streaming(Events)
+    }
+
+    /// What the edge finds when it looks.
+    enum Outcome {
+        case finished(JSONValue?)
+        case streaming(Events)
+    }
+
+    private let state = Mutex(State.starting)
+
+    /// The edge looks once, right after starting the handler: the response if it has finished silently, otherwise
+    /// the stream that carries everything from now on.
+    func settle() -> Outcome {
+        state.withLock { s in
+            switch s {
+            case .starting:
+                let events = AsyncStream<EdgeEvent>.makeStream()
+                s = .streaming(events)
+                return .streaming(events)
+            case .finished(let response):
+                return .finished(response)
+            case .streaming(let events):
+                return .streaming(events)
+            }
+        }
+    }
+
+    /// A notification from the handler: it always goes through the stream.
+    func send(_ message: JSONValue) -> AsyncStream<EdgeEvent>.Continuation.YieldResult {
+        let continuation = state.withLock { s -> AsyncStream<EdgeEvent>.Continuation? in
+            switch s {
+            case .starting:
+                let events = AsyncStream<EdgeEvent>.makeStream()
+                s = .streaming(events)
+                return events.continuation
+            case .streaming(let events):
+                return events.continuation
+            case .finished:
+                return nil
+            }
+        }
+        guard let continuation else { return .terminated }
+        return continuation.yield(.message(message))
+    }
+
+    /// The handler's final response (`nil` when cancelled).
+    func finish(_ response: JSONValue?) {
+        let continuation = state.withLock { s -> AsyncStream<EdgeEvent>.Continuation? in
+            switch s {
+            case .starting:
+                s = .finished(response)
+                return nil
+            case .streaming(let events):
+                return events.continuation
+            case .finished:
+                return nil
+            }
+        }
+        guard let continuation else { return }
+        if let response { continuation.yield(.final(response)) }
+        continuation.finish()
+    }
+}
+
 enum EdgeEvent: Sendable {
     case message(JSONValue)
     case final(JSONValue)
@@ -299,10 +376,10 @@ enum EdgeEvent: Sendable {
 
 /// Feeds a handler's notifications to the response stream; fails once the stream is gone.
 struct StreamSink: MessageSink {
-    let continuation: AsyncStream<EdgeEvent>.Continuation
+    let race: EdgeRace
 
     func send(_ message: JSONValue) async throws {
-        if case .terminated = continuation.yield(.message(message)) { throw CancellationError() }
+        if case .terminated = race.send(message) { throw CancellationError() }
     }
 }
 

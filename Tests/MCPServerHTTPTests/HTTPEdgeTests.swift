@@ -122,6 +122,23 @@ struct HTTPEdgeTests {
             h = good
             h[.accept] = "application/json"
             #expect(try await client.raw(body: body, headers: h).status == .notAcceptable)
+            // Media types are case-insensitive, take parameters and ranges, and may span several Accept lines.
+            h = good
+            h[.contentType] = "Application/JSON; charset=utf-8"
+            h[.accept] = " TEXT/Event-Stream;q=0.9 , application/*"
+            #expect(try await client.raw(body: body, headers: h).status == .ok)
+            h[.accept] = "*/*"
+            #expect(try await client.raw(body: body, headers: h).status == .ok)
+            h[.accept] = nil
+            h.append(HTTPField(name: .accept, value: "application/json"))
+            h.append(HTTPField(name: .accept, value: "text/event-stream"))
+            #expect(try await client.raw(body: body, headers: h).status == .ok)
+            h = good
+            h[.contentType] = "application/json-seq"
+            #expect(try await client.raw(body: body, headers: h).status == .unsupportedMediaType)
+            h = good
+            h[.accept] = "application/jsonx, text/event-streams, text/*x"
+            #expect(try await client.raw(body: body, headers: h).status == .notAcceptable)
             let huge = [UInt8](repeating: 0x20, count: 4 * 1024 * 1024 + 1)
             #expect(try await client.raw(body: huge, headers: good).status == .contentTooLarge)
             let parse = try await client.raw(body: Array("{not json".utf8), headers: good)

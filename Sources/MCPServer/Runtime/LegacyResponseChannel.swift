@@ -31,6 +31,7 @@ public final class LegacyResponseChannel: MessageSink {
     public let sessionID: String
     private let state = Mutex(State.pending)
     private let signal = AsyncStream<Signal>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    private let decided = Mutex<Signal?>(nil)
 
     /// Creates a channel for one request of `sessionID`.
     public init(server: MCPServer, sessionID: String) {
@@ -40,6 +41,16 @@ public final class LegacyResponseChannel: MessageSink {
 
     /// The transport's instruction; exactly one element.
     public var signals: AsyncStream<Signal> { signal.stream }
+
+    /// The transport's instruction if it has already been given: a transport that finds it here, right after
+    /// starting the handler, needs no timer and no wait on ``signals``.
+    public var decision: Signal? { decided.withLock { $0 } }
+
+    private func decide(_ s: Signal) {
+        decided.withLock { $0 = s }
+        signal.continuation.yield(s)
+        signal.continuation.finish()
+    }
 
     /// Switches to streaming (for a slow handler) unless the response is already decided.
     public func startStreaming() async {
@@ -64,8 +75,7 @@ public final class LegacyResponseChannel: MessageSink {
         } catch {
             server.logger.error("could not open an event stream", metadata: ["mcp.error": "\(error)"])
         }
-        signal.continuation.yield(.streaming(streamKey: key))
-        signal.continuation.finish()
+        decide(.streaming(streamKey: key))
     }
 
     public func send(_ message: JSONValue) async throws {
@@ -104,8 +114,7 @@ public final class LegacyResponseChannel: MessageSink {
             }
         }
         guard let key else {
-            signal.continuation.yield(.final(final))
-            signal.continuation.finish()
+            decide(.final(final))
             return
         }
         let log = server.backends.eventLog

@@ -127,7 +127,8 @@ extension MCPServer {
         do {
             // The handler's task is awaited right here; the registry only lets notifications/cancelled and DELETE
             // (arriving on other requests) cancel it.
-            let task = Task { try await self.dispatchLegacy(request, sessionID: sessionID, session: session, sink: sink) }
+            // Started at once on this thread: a handler that never suspends costs no thread hop.
+            let task = Task.immediate { try await self.dispatchLegacy(request, sessionID: sessionID, session: session, sink: sink) }
             runningLegacyHandlers.withLock { $0[key] = { task.cancel() } }
             defer { _ = runningLegacyHandlers.withLock { $0.removeValue(forKey: key) } }
             let result = try await withTaskCancellationHandler {

@@ -111,8 +111,19 @@ public final class MCPServer: Service, Sendable {
     let clientRequestCounter = Mutex(0)
     /// Legacy handlers running on this replica: "sessionID|requestID" → cancel.
     let runningLegacyHandlers = Mutex<[String: @Sendable () -> Void]>([:])
-    let jobs = AsyncStream<@Sendable () async -> Void>.makeStream()
-    let jobState = Mutex((running: false, active: 0))
+    let jobState = Mutex(JobState())
+
+    /// The legacy handlers this replica owns (see ``start(_:)``).
+    struct JobState {
+        var running = false
+        var nextID: UInt64 = 0
+        /// Handles of running jobs, to cancel them at the drain deadline.
+        var tasks: [UInt64: Task<Void, Never>] = [:]
+        /// Jobs that finished before their handle was recorded.
+        var finishedEarly: Set<UInt64> = []
+        /// Jobs started and not yet finished.
+        var active = 0
+    }
 
     /// Counters of what the runtime did; for tests and diagnostics.
     public struct Statistics: Sendable, Hashable {
@@ -292,48 +303,70 @@ public final class MCPServer: Service, Sendable {
                         }
                     }
                 }
-                await withGracefulShutdownHandler {
-                    for await job in self.jobs.stream {
-                        group.addTask { await job() }
-                    }
-                } onGracefulShutdown: {
-                    self.beginDraining()
-                    self.jobs.continuation.finish()
-                }
+                // Serving until graceful shutdown (or cancellation); then new legacy work is refused.
+                await self.waitForDrain()
+                self.beginDraining()
                 // Draining: give in-flight work a deadline.
                 let deadline = ContinuousClock.now + self.configuration.drainTimeout
                 group.addTask {
-                    while self.jobState.withLock({ $0.active }) > 0 {
-                        if ContinuousClock.now >= deadline { throw DrainDeadline() }
-                        try await Task.sleep(for: .milliseconds(20))
+                    do {
+                        while self.jobState.withLock({ $0.active }) > 0 {
+                            if ContinuousClock.now >= deadline { throw DrainDeadline() }
+                            try await Task.sleep(for: .milliseconds(20))
+                        }
+                    } catch {
+                        self.cancelJobs()
+                        throw error
                     }
                 }
             }
         } catch is DrainDeadline {
             logger.debug("drain deadline reached; in-flight handlers were cancelled")
+        } catch {
+            cancelJobs()
+            await awaitJobs()
+            throw error
         }
+        await awaitJobs()
         beginDraining()
     }
 
     struct DrainDeadline: Error {}
 
-    /// Runs `job` in this server's task group, so it outlives the HTTP request that started it (legacy handlers
-    /// keep running when the client disconnects).
+    /// Starts `job` at once, on the calling thread until its first suspension (`Task.immediate`), as work this server
+    /// owns: it outlives the HTTP request that started it (legacy handlers keep running when the client
+    /// disconnects), ``run()`` waits for it while draining, and cancels it at the drain deadline. A job that finishes
+    /// without suspending costs no thread hop.
     /// - Returns: `false` if the server is not running or is draining; the caller then runs the work itself.
-    package func spawn(_ job: @escaping @Sendable () async -> Void) -> Bool {
-        let wrapped: @Sendable () async -> Void = {
-            await job()
-            self.jobState.withLock { $0.active -= 1 }
-        }
-        let running = jobState.withLock { s -> Bool in
-            guard s.running, !self.isDraining else { return false }
+    package func start(_ job: @escaping @Sendable () async -> Void) -> Bool {
+        let id = jobState.withLock { s -> UInt64? in
+            guard s.running, !self.isDraining else { return nil }
+            s.nextID += 1
             s.active += 1
-            return true
+            return s.nextID
         }
-        guard running else { return false }
-        if case .enqueued = jobs.continuation.yield(wrapped) { return true }
-        jobState.withLock { $0.active -= 1 }
-        return false
+        guard let id else { return false }
+        let task = Task.immediate {
+            await job()
+            self.jobState.withLock { s in
+                s.active -= 1
+                if s.tasks.removeValue(forKey: id) == nil { s.finishedEarly.insert(id) }
+            }
+        }
+        jobState.withLock { s in
+            if s.finishedEarly.remove(id) == nil { s.tasks[id] = task }
+        }
+        return true
+    }
+
+    /// Cancels every job this server owns.
+    func cancelJobs() {
+        for task in jobState.withLock({ Array($0.tasks.values) }) { task.cancel() }
+    }
+
+    /// Waits until every job this server owns has ended.
+    func awaitJobs() async {
+        for task in jobState.withLock({ Array($0.tasks.values) }) { await task.value }
     }
 
     /// Ends every open `subscriptions/listen` stream with a final result and refuses new ones.
