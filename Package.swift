@@ -90,6 +90,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -144,7 +146,11 @@ if Context.environment["ENABLE_MCP_BENCHMARKS"] != nil {
         // The `raw` target of scripts/bench: Hummingbird 2 answering every POST with a fixed JSON-RPC result.
         .executableTarget(
             name: "mcp-bench-raw",
-            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             // Rooted at Benchmarks/ (not Benchmarks/RawServer) so `swift package benchmark`, which runs every
             // executable target in a folder directly under Benchmarks/, does not mistake it for a benchmark.
             path: "Benchmarks",

@@ -7,9 +7,16 @@
 // that answers every POST with the same fixed JSON-RPC result and parses nothing (not the headers' values, not the
 // body): the physical limit of this HTTP stack on this machine, against which scripts/bench reports the others.
 //
-// Usage: mcp-bench-raw [port]      (binds 127.0.0.1; default port 8081)
+// Usage: mcp-bench-raw [port] [--event-loop-executor]      (binds 127.0.0.1; default port 8081)
 
 import Hummingbird
+import NIOCore
+import NIOPosix
+
+// `--event-loop-executor`: the same option as mcp-demo-server's, so each configuration has its own `raw`.
+if CommandLine.arguments.contains("--event-loop-executor") {
+    _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+}
 
 let port = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 8081 : 8081
 

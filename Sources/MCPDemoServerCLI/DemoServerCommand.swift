@@ -10,6 +10,8 @@ import MCPDemo
 import MCPServer
 import MCPServerHTTP
 import MCPServerRedis
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
 @main
@@ -48,6 +50,32 @@ struct DemoServerCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("client-request-timeout-ms"), help: "How long a handler waits for a legacy client's answer to a server-to-client request.")
     var clientRequestTimeoutMs = 60_000
+
+    @Flag(
+        name: .customLong("event-loop-executor"),
+        help: "Run all Swift concurrency work on the SwiftNIO event loops instead of the global thread pool: fewer thread hops per request, but a handler that blocks its thread stalls that loop's connections (docs/performance.md)."
+    )
+    var eventLoopExecutor = false
+
+    /// Parses the command line, installs the event-loop executor when asked (it must happen before any other
+    /// concurrency work), then runs.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if let demo = command as? DemoServerCommand, demo.eventLoopExecutor {
+                guard NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor() else {
+                    throw ValidationError("--event-loop-executor is not supported on this platform")
+                }
+            }
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
