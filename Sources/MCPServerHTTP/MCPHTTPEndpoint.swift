@@ -88,7 +88,9 @@ public struct MCPHTTPEndpoint: Sendable {
         }
         let body: ByteBuffer
         do {
-            body = try await request.collectBody(upTo: configuration.maxBodySize)
+            body = try await Self.collect(request.body, upTo: configuration.maxBodySize)
+            // As `Request.collectBody(upTo:)` does: the SSE path's inbound-close watch needs the collected body.
+            request.body = RequestBody(buffer: body)
         } catch {
             return errorResponse(status: .contentTooLarge, error: .invalidRequest("body larger than \(configuration.maxBodySize) bytes"))
         }
@@ -147,6 +149,21 @@ public struct MCPHTTPEndpoint: Sendable {
             }
         }
     }
+
+    /// The whole request body, at most `maxSize` bytes: what `Request.collectBody(upTo:)` collects, but a body that
+    /// came in one piece passes through without a copy or a generic accumulation loop.
+    static func collect(_ body: RequestBody, upTo maxSize: Int) async throws -> ByteBuffer {
+        var iterator = body.makeAsyncIterator()
+        guard var collected = try await iterator.next() else { return ByteBuffer() }
+        guard collected.readableBytes <= maxSize else { throw BodyTooLarge() }
+        while var chunk = try await iterator.next() {
+            guard collected.readableBytes + chunk.readableBytes <= maxSize else { throw BodyTooLarge() }
+            collected.writeBuffer(&chunk)
+        }
+        return collected
+    }
+
+    struct BodyTooLarge: Error {}
 
     static func metadataHeaders(_ headers: HTTPFields) -> RequestMetadataHeaders {
         var out = RequestMetadataHeaders()
