@@ -161,6 +161,7 @@ if Context.environment["ENABLE_MCP_BENCHMARKS"] != nil {
         .executableTarget(
             name: "MCPBenchmarks",
             dependencies: [
+                "MCPDemo",
                 "MCPServer",
                 "MCPServerHTTP",
                 "MCPServerRedis",

@@ -11,6 +11,7 @@
 // is built once, outside the measured loop; the loops run `scaledIterations` operations per sample.
 
 import Benchmark
+import MCPDemo
 import MCPServer
 import MCPServerHTTP
 import MCPServerRedis
@@ -78,6 +79,20 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("JSON-RPC envelope parse (tools/call, \(echoRequest.count) B)") { benchmark in
         for _ in benchmark.scaledIterations {
             blackHole(try JSONRPCMessage.parse(echoRequest))
+        }
+    }
+
+    // The runtime's whole share of a modern `tools/call echo`: `_meta`, dispatch, argument validation, the handler,
+    // the result and its envelope (not the HTTP edge, not the encoding).
+    let server = MCPServer(configuration: MCPServerConfiguration(name: "mcp-demo-server", version: "0.1.0"), backends: .inMemory())
+    DemoServer.register(on: server)
+    let echoCall: IncomingRequest = {
+        guard case .request(let id, let method, let params) = try! JSONRPCMessage.parse(echoRequest) else { fatalError() }
+        return IncomingRequest(id: id, method: method, params: params)
+    }()
+    Benchmark("runtime handle (MCPServer.handle, modern tools/call echo, in-memory)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(await server.handle(echoCall, sink: DiscardingSink()))
         }
     }
 
