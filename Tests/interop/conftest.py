@@ -139,6 +139,7 @@ def launch_server(
                     "--backend", "memory",
                     "--replica-id", replica_id,
                     "--log-level", os.environ.get("MCP_DEMO_SERVER_LOG_LEVEL", "debug"),
+                    *os.environ.get("MCP_DEMO_SERVER_ARGS", "").split(),
                     *extra_args,
                 ],
                 stdout=log,

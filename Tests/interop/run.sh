@@ -10,6 +10,7 @@
 # pytest runs once per venv (the same arguments to both); the exit code is the worse of the two
 # ("no tests collected" in one of them does not count when the other ran tests). Environment:
 #   MCP_DEMO_SERVER_BIN   server binary (default: <repo>/.build/debug/mcp-demo-server)
+#   MCP_DEMO_SERVER_ARGS  extra flags for every server the suite starts (e.g. --event-loop-executor)
 #   MCP_INTEROP_VENV      where the v2 venv lives (default: Tests/interop/.venv)
 #   MCP_INTEROP_VENV_V1   where the v1 venv lives (default: Tests/interop/.venv-v1)
 #   MCP_INTEROP_SUITES    which venvs to run (default: "v2 v1")
