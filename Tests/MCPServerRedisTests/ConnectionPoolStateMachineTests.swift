@@ -23,6 +23,26 @@ struct ConnectionPoolStateMachineTests {
         #expect(pool.leaseConnection(2) == .lease("c0", id: 0, to: 2))
     }
 
+    @Test func idleLeaseTakesOnlyAnIdleConnectionAndNeverQueues() {
+        var pool = Machine(maximumConnections: 2)
+        // Nothing idle: nothing changes, no waiter and no connection attempt.
+        #expect(pool.leaseIdleConnection() == nil)
+        #expect(pool.waitingCount == 0)
+        #expect(pool.connectionCount == 0)
+        #expect(pool.leaseConnection(1) == .createConnection(0))
+        #expect(pool.connectionEstablished(0, "c0") == .lease("c0", id: 0, to: 1))
+        #expect(pool.leaseIdleConnection() == nil)  // c0 is leased
+        #expect(pool.releaseConnection(0) == .none)
+        let leased = pool.leaseIdleConnection()
+        #expect(leased?.connection == "c0" && leased?.id == 0)
+        #expect(pool.idleCount == 0)
+        // It comes back like any other lease.
+        #expect(pool.releaseConnection(0) == .none)
+        #expect(pool.idleCount == 1)
+        _ = pool.shutdown()
+        #expect(pool.leaseIdleConnection() == nil)
+    }
+
     @Test func boundedSizeQueuesRequestsInOrder() {
         var pool = Machine(maximumConnections: 2)
         #expect(pool.leaseConnection(1) == .createConnection(0))

@@ -86,6 +86,15 @@ package struct ConnectionPoolStateMachine<Connection> {
         return createConnectionIfNeeded()
     }
 
+    /// Leases an idle connection at once if there is one; otherwise changes nothing (the caller then waits through
+    /// ``leaseConnection(_:)``).
+    package mutating func leaseIdleConnection() -> (connection: Connection, id: ConnectionID)? {
+        guard !isShutdown, let id = idle.last, case .idle(let connection) = slots[id] else { return nil }
+        idle.removeLast()
+        slots[id] = .leased(connection)
+        return (connection, id)
+    }
+
     /// A connection attempt succeeded.
     package mutating func connectionEstablished(_ id: ConnectionID, _ connection: Connection) -> Action {
         guard case .connecting = slots[id] else { return .closeConnection(connection) }

@@ -69,6 +69,14 @@ final class RedisConnectionPool: Sendable {
     }
 
     private func lease() async throws -> (RedisConnection, StateMachine.ConnectionID) {
+        // The common case, an idle connection, needs no timer and no suspension.
+        if let (connection, id) = state.withLock({ $0.machine.leaseIdleConnection() }) {
+            if Task.isCancelled {
+                release(connection, id: id)
+                throw RedisClientError(.cancelled, message: "the task waiting for a connection was cancelled")
+            }
+            return (connection, id)
+        }
         let request = state.withLock { s in
             s.nextRequestID += 1
             return s.nextRequestID
