@@ -4,6 +4,7 @@
 //
 
 import Logging
+import Synchronization
 
 extension MCPServer {
     /// The session-based protocol versions served, newest first.
@@ -123,14 +124,23 @@ extension MCPServer {
     /// Handles one request of a legacy session.
     /// - Returns: the final response, or `nil` when the request was cancelled (no response may follow).
     public func handleLegacy(_ request: IncomingRequest, sessionID: String, session: LegacySession, sink: any MessageSink) async -> JSONValue? {
-        let key = "\(sessionID)|\(request.id.json)"
         do {
             // The handler's task is awaited right here; the registry only lets notifications/cancelled and DELETE
             // (arriving on other requests) cancel it.
-            // Started at once on this thread: a handler that never suspends costs no thread hop.
-            let task = Task.immediate { try await self.dispatchLegacy(request, sessionID: sessionID, session: session, sink: sink) }
-            runningLegacyHandlers.withLock { $0[key] = { task.cancel() } }
-            defer { _ = runningLegacyHandlers.withLock { $0.removeValue(forKey: key) } }
+            // Started at once on this thread: a handler that never suspends costs no thread hop, and one that has
+            // already finished is not registered at all.
+            let finished = HandlerFinished()
+            let task = Task.immediate {
+                defer { finished.flag.store(true, ordering: .releasing) }
+                return try await self.dispatchLegacy(request, sessionID: sessionID, session: session, sink: sink)
+            }
+            var key: String?
+            if !finished.flag.load(ordering: .acquiring) {
+                let k = "\(sessionID)|\(request.id.json)"
+                runningLegacyHandlers.withLock { $0[k] = { task.cancel() } }
+                key = k
+            }
+            defer { if let key { _ = runningLegacyHandlers.withLock { $0.removeValue(forKey: key) } } }
             let result = try await withTaskCancellationHandler {
                 try await task.value
             } onCancel: {
@@ -265,4 +275,9 @@ struct BatchSink: MessageSink {
             throw ToolFailure(description: "a request inside a JSON-RPC batch cannot ask the client for input; send it on its own")
         }
     }
+}
+
+/// Set by a legacy handler's task when it ends.
+final class HandlerFinished: Sendable {
+    let flag = Atomic(false)
 }

@@ -117,10 +117,9 @@ public final class MCPServer: Service, Sendable {
     struct JobState {
         var running = false
         var nextID: UInt64 = 0
-        /// Handles of running jobs, to cancel them at the drain deadline.
+        /// Handles of running jobs, to cancel them at the drain deadline (a job that finished while starting is
+        /// never recorded).
         var tasks: [UInt64: Task<Void, Never>] = [:]
-        /// Jobs that finished before their handle was recorded.
-        var finishedEarly: Set<UInt64> = []
         /// Jobs started and not yet finished.
         var active = 0
     }
@@ -346,15 +345,20 @@ public final class MCPServer: Service, Sendable {
             return s.nextID
         }
         guard let id else { return false }
+        let finished = HandlerFinished()
         let task = Task.immediate {
             await job()
+            // The flag goes up before the lock: a start that takes the lock later sees it and records nothing.
+            finished.flag.store(true, ordering: .releasing)
             self.jobState.withLock { s in
                 s.active -= 1
-                if s.tasks.removeValue(forKey: id) == nil { s.finishedEarly.insert(id) }
+                s.tasks.removeValue(forKey: id)
             }
         }
-        jobState.withLock { s in
-            if s.finishedEarly.remove(id) == nil { s.tasks[id] = task }
+        if !finished.flag.load(ordering: .acquiring) {
+            jobState.withLock { s in
+                if !finished.flag.load(ordering: .acquiring) { s.tasks[id] = task }
+            }
         }
         return true
     }
