@@ -101,7 +101,10 @@ struct DemoServerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var logger = Logger(label: "mcp-demo-server")
+        let replica = replicaID ?? MCPServerConfiguration.randomReplicaID()
+        // The replica id comes from a metadata provider, read only when a line is logged: as stored metadata it
+        // would be copied into the logger Hummingbird derives for every request.
+        var logger = Logger(label: "mcp-demo-server", metadataProvider: .init { ["mcp.replica": "\(replica)"] })
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let ringKeys: [RingKey]
         if keys.isEmpty {
@@ -110,8 +113,6 @@ struct DemoServerCommand: AsyncParsableCommand {
         } else {
             ringKeys = keys.compactMap { RingKey(base64: $0) }
         }
-        let replica = replicaID ?? MCPServerConfiguration.randomReplicaID()
-        logger[metadataKey: "mcp.replica"] = "\(replica)"
         let startupLogger = logger
         let keyRing = StaticKeyRing(keys: ringKeys)
         let backends: Backends
