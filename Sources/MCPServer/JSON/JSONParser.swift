@@ -77,7 +77,15 @@ private struct Reader {
     var index: Int = 0
     /// The members of the objects being parsed, innermost last: an object becomes a dictionary of exactly its size
     /// once it is complete, instead of growing one member at a time.
-    var members: [(key: String, value: JSONValue, offset: Int)] = []
+    var members: [Member] = []
+
+    /// A member of an object being parsed (a struct, not a tuple: an array of tuples looks up its tuple metadata
+    /// at run time on every allocation).
+    struct Member {
+        var key: String
+        var value: JSONValue
+        var offset: Int
+    }
 
     init(bytes: UnsafeRawBufferPointer, maximumDepth: Int) {
         self.bytes = bytes
@@ -142,7 +150,7 @@ private struct Reader {
             index += 1
             skipWhitespace()
             let value = try parseValue(depth: depth)
-            members.append((key, value, keyOffset))
+            members.append(Member(key: key, value: value, offset: keyOffset))
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input in object") }
             switch bytes[index] {

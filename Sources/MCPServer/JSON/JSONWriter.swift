@@ -38,17 +38,27 @@ public enum JSONWriter {
                 out.append(UInt8(ascii: ":"))
                 write(v, into: &out)
             } else {
+                var members: [Member] = []
+                members.reserveCapacity(o.count)
+                for (k, v) in o { members.append(Member(key: k, value: v)) }
+                members.sort { $0.key < $1.key }
                 var first = true
-                for (k, v) in o.sorted(by: { $0.key < $1.key }) {
+                for member in members {
                     if !first { out.append(UInt8(ascii: ",")) }
                     first = false
-                    writeString(k, into: &out)
+                    writeString(member.key, into: &out)
                     out.append(UInt8(ascii: ":"))
-                    write(v, into: &out)
+                    write(member.value, into: &out)
                 }
             }
             out.append(UInt8(ascii: "}"))
         }
+    }
+
+    /// An object member to sort (a struct, not a tuple: arrays of tuples look up their metadata at run time).
+    struct Member {
+        var key: String
+        var value: JSONValue
     }
 
     static func writeDouble(_ d: Double, into out: inout [UInt8]) {
