@@ -4,6 +4,7 @@
 //
 
 import Foundation
+import MCPServerTesting
 import Synchronization
 import Testing
 
@@ -108,5 +109,40 @@ struct Base64URLTests {
             #expect(Base64URL.encode(bytes) == expected)
             #expect(Base64URL.decode(expected) == bytes)
         }
+    }
+
+    @Test func decodesStrictly() {
+        #expect(Base64URL.decode("") == [])
+        #expect(Base64URL.decode("AQID") == [1, 2, 3])
+        #expect(Base64URL.decode("-_8") == [0xFB, 0xFF])
+        // Not the alphabet: padding, standard base64's + and /, blanks, non-ASCII.
+        for text in ["AQ==", "+/8", "AQ ID", "AQ\nID", "é", "AQ.I"] {
+            #expect(Base64URL.decode(text) == nil, "\(text)")
+        }
+        // A lone last character cannot hold a byte.
+        #expect(Base64URL.decode("AQIDB") == nil)
+        // Set bits after the last whole byte: a second spelling of the same bytes is refused.
+        #expect(Base64URL.decode("AR") == nil)
+        #expect(Base64URL.decode("AQ") == [1])
+        #expect(Base64URL.decode("AQJ") == nil)
+        #expect(Base64URL.decode("AQI") == [1, 2])
+    }
+
+    @Test func decodesRandomTextAsFoundationDoes() {
+        // Whatever it accepts, Foundation decodes to the same bytes (after mapping the alphabet and padding).
+        var rng = SeededRandom(seed: 7)
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        var accepted = 0
+        for _ in 0..<2_000 {
+            let length = Int.random(in: 0...24, using: &rng)
+            let text = String(decoding: (0..<length).map { _ in alphabet[Int.random(in: 0..<64, using: &rng)] }, as: UTF8.self)
+            guard let ours = Base64URL.decode(text) else { continue }
+            accepted += 1
+            var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+            if standard.utf8.count % 4 != 0 { standard += String(repeating: "=", count: 4 - standard.utf8.count % 4) }
+            #expect(Data(base64Encoded: standard).map(Array.init) == ours, "\(text)")
+            #expect(Base64URL.encode(ours) == text)
+        }
+        #expect(accepted > 200)
     }
 }

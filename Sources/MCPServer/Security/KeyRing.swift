@@ -93,17 +93,35 @@ enum Base64URL {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Decodes base64url (no padding) strictly.
+    /// Decodes base64url (no padding) strictly, on bytes: only the 64 alphabet characters, never a length that
+    /// leaves a lone character, and no set bits after the last whole byte (one encoding per byte string).
     static func decode(_ text: some StringProtocol) -> [UInt8]? {
-        guard text.utf8.allSatisfy({ c in
-            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2D || c == 0x5F
-        }) else { return nil }
-        var s = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        let remainder = s.utf8.count % 4
-        if remainder == 1 { return nil }
-        if remainder > 0 { s += String(repeating: "=", count: 4 - remainder) }
-        guard let data = Data(base64Encoded: s) else { return nil }
-        return Array(data)
+        let count = text.utf8.count
+        if count % 4 == 1 { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(count * 3 / 4)
+        var accumulator: UInt32 = 0
+        var bits = 0
+        for c in text.utf8 {
+            let value: UInt8
+            switch c {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): value = c - UInt8(ascii: "A")
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): value = c - UInt8(ascii: "a") + 26
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = c - UInt8(ascii: "0") + 52
+            case UInt8(ascii: "-"): value = 62
+            case UInt8(ascii: "_"): value = 63
+            default: return nil
+            }
+            accumulator = (accumulator << 6 | UInt32(value)) & 0xFFFFFF
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+            }
+        }
+        // What is left over (2 or 4 bits) must be zero padding.
+        guard accumulator & ((1 << UInt32(bits)) - 1) == 0 else { return nil }
+        return out
     }
 
     /// Decodes standard base64 or base64url, with or without padding.
