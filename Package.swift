@@ -102,6 +102,7 @@ let package = Package(
                 "MCPServer",
                 "MCPDemo",
                 "MCPServerTesting",
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
