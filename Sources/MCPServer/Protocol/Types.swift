@@ -50,7 +50,9 @@ public struct CallToolResult: Sendable, Hashable {
     public static func error(_ text: String) -> CallToolResult { CallToolResult(content: [.text(text)], isError: true) }
 
     var fields: [String: JSONValue] {
-        var o: [String: JSONValue] = ["content": .array(content.map(\.json))]
+        // Sized for what `complete` adds (resultType, _meta), so building the result allocates once.
+        var o = [String: JSONValue](minimumCapacity: 6)
+        o["content"] = .array(content.map(\.json))
         if let structuredContent { o["structuredContent"] = structuredContent }
         if isError { o["isError"] = true }
         return o

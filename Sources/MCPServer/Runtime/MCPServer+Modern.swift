@@ -149,12 +149,17 @@ extension MCPServer {
     var listCache: CacheHint { CacheHint(ttl: configuration.listCacheTTL, scope: configuration.listCacheScope) }
 
     /// A `complete` result with `serverInfo` and, where given, caching hints.
-    func complete(_ fields: [String: JSONValue], cache: CacheHint? = nil) -> JSONValue {
+    func complete(_ fields: consuming [String: JSONValue], cache: CacheHint? = nil) -> JSONValue {
         var o = fields
+        // Room for what is added below, so the dictionary grows once at most.
+        o.reserveCapacity(o.count + 4)
         o["resultType"] = "complete"
-        var meta = o["_meta"]?.objectValue ?? [:]
-        meta[MetaKey.serverInfo] = serverInfo
-        o["_meta"] = .object(meta)
+        if case .object(var meta)? = o["_meta"] {
+            meta[MetaKey.serverInfo] = serverInfo
+            o["_meta"] = .object(meta)
+        } else {
+            o["_meta"] = serverInfoMeta
+        }
         if let cache {
             o["ttlMs"] = .int(cache.ttl.milliseconds)
             o["cacheScope"] = cache.scope.json
@@ -297,7 +302,7 @@ extension MCPServer {
             "resultType": "input_required",
             "inputRequests": .object([pending.key: pending.request]),
             "requestState": .string(state),
-            "_meta": .object([MetaKey.serverInfo: serverInfo]),
+            "_meta": serverInfoMeta,
         ]
     }
 

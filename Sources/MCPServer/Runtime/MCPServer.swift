@@ -104,6 +104,8 @@ public final class MCPServer: Service, Sendable {
     let drainState = Mutex(DrainState())
     let sealer: RequestStateSealer
     let serverInfo: JSONValue
+    /// `{"io.modelcontextprotocol/serverInfo": serverInfo}`, the `_meta` of most results, built once.
+    let serverInfoMeta: JSONValue
     let stats = Mutex(Statistics())
     let announcements = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(64))
     let sessionIDs: SessionIDAuthority
@@ -152,6 +154,7 @@ public final class MCPServer: Service, Sendable {
         var info: [String: JSONValue] = ["name": .string(configuration.name), "version": .string(configuration.version)]
         if let title = configuration.title { info["title"] = .string(title) }
         self.serverInfo = .object(info)
+        self.serverInfoMeta = .object([MetaKey.serverInfo: .object(info)])
     }
 
     /// A snapshot of the runtime's counters.
