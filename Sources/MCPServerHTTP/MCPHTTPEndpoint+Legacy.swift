@@ -10,14 +10,15 @@ import NIOCore
 
 /// The session-based Streamable HTTP transport (protocols 2025-03-26 … 2025-11-25) on the same endpoint.
 extension MCPHTTPEndpoint {
-    /// Whether a POST belongs to the legacy transport rather than to 2026-07-28.
-    func isLegacy(_ message: JSONRPCMessage, headers: HTTPFields) -> Bool {
-        if case .request(_, "initialize", _) = message, headers.fieldValue(.mcpProtocolVersion).map({ !server.supportedVersions.contains($0) }) ?? true {
+    /// Whether a POST belongs to the legacy transport rather than to 2026-07-28. `protocolVersion` is the request's
+    /// `MCP-Protocol-Version` header, already read.
+    func isLegacy(_ message: JSONRPCMessage, protocolVersion: String?, headers: HTTPFields) -> Bool {
+        if case .request(_, "initialize", _) = message, protocolVersion.map({ !server.supportedVersions.contains($0) }) ?? true {
             return true
         }
         // A version header decides: a legacy version is legacy; a modern or unknown one is answered the modern way
         // (an unknown version gets UnsupportedProtocolVersionError, which dual-era clients understand).
-        if let version = headers.fieldValue(.mcpProtocolVersion) { return MCPServer.legacyVersions.contains(version) }
+        if let version = protocolVersion { return MCPServer.legacyVersions.contains(version) }
         // No header: 2025-03-26 clients sent none.
         if headers.fieldValue(.mcpSessionID) != nil { return true }
         switch message {

@@ -120,7 +120,9 @@ public struct MCPHTTPEndpoint: Sendable {
         case .success(let m): message = m
         case .failure(let error): return errorResponse(status: .badRequest, error: error)
         }
-        if isLegacy(message, headers: headers) {
+        // One pass over the header fields serves both the era decision and the metadata-header checks.
+        let metadata = Self.metadataHeaders(headers)
+        if isLegacy(message, protocolVersion: metadata.protocolVersion, headers: headers) {
             return try await handleLegacyPost(message, headers: headers, principal: principal, request: request)
         }
         switch message {
@@ -130,7 +132,6 @@ public struct MCPHTTPEndpoint: Sendable {
         case .response, .errorResponse:
             return errorResponse(status: .badRequest, error: .invalidRequest("this endpoint does not accept JSON-RPC responses"))
         case .request(let id, let method, let params):
-            let metadata = Self.metadataHeaders(headers)
             if let error = server.validateHeaders(metadata, method: method, params: params) {
                 return errorResponse(status: .badRequest, error: error, id: id)
             }
@@ -165,14 +166,21 @@ public struct MCPHTTPEndpoint: Sendable {
 
     struct BodyTooLarge: Error {}
 
+    /// The MCP metadata headers, read in one pass over the fields (repeated fields join with ", ", as
+    /// ``HTTPFields/fieldValue(_:)`` does).
     static func metadataHeaders(_ headers: HTTPFields) -> RequestMetadataHeaders {
         var out = RequestMetadataHeaders()
-        out.protocolVersion = headers.fieldValue(.mcpProtocolVersion)
-        out.method = headers.fieldValue(.mcpMethod)
-        out.name = headers.fieldValue(.mcpName)
         let prefix = "mcp-param-".utf8
-        for field in headers where field.name.canonicalName.utf8.starts(with: prefix) {
-            out.params[String(field.name.canonicalName.utf8.dropFirst(prefix.count))!] = field.value
+        for field in headers {
+            switch field.name {
+            case .mcpProtocolVersion: out.protocolVersion = HTTPFields.joined(out.protocolVersion, field.value)
+            case .mcpMethod: out.method = HTTPFields.joined(out.method, field.value)
+            case .mcpName: out.name = HTTPFields.joined(out.name, field.value)
+            default:
+                if field.name.canonicalName.utf8.starts(with: prefix) {
+                    out.params[String(field.name.canonicalName.utf8.dropFirst(prefix.count))!] = field.value
+                }
+            }
         }
         return out
     }

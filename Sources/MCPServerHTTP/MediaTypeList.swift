@@ -93,12 +93,14 @@ extension HTTPFields {
     func fieldValue(_ name: HTTPField.Name) -> String? {
         var result: String?
         for field in self where field.name == name {
-            if let earlier = result {
-                result = earlier + ", " + field.value
-            } else {
-                result = field.value
-            }
+            result = Self.joined(result, field.value)
         }
         return result
+    }
+
+    /// `value` appended to what an earlier field of the same name gave, as the standard subscript joins them.
+    static func joined(_ earlier: String?, _ value: String) -> String {
+        guard let earlier else { return value }
+        return earlier + ", " + value
     }
 }

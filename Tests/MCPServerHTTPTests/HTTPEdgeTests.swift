@@ -55,6 +55,24 @@ struct HTTPEdgeTests {
         }
     }
 
+    @Test func aHandlerThatNotifiesWithoutSuspendingStillStreamsOneFinalResponse() async throws {
+        // It runs to its end before the edge first looks: its notifications must not be lost to the JSON fast path,
+        // and exactly one final response follows them.
+        let server = demoServer()
+        server.registerTool(Tool(name: "eager")) { _, context in
+            try await context.progress(1, total: 2, message: "one")
+            try await context.progress(2, total: 2, message: "two")
+            return .text("eager done")
+        }
+        try await server.withTestClient { client in
+            let r = try await client.request("tools/call", params: ["name": "eager"], meta: ["progressToken": "p"])
+            #expect(r.isEventStream)
+            #expect(r.messages.map { $0["method"]?.stringValue } == ["notifications/progress", "notifications/progress", nil])
+            #expect(r.messages.filter { $0["id"] != nil }.count == 1)
+            #expect(r.result?["content"] == [["type": "text", "text": "eager done"]])
+        }
+    }
+
     @Test func silentSlowHandlersSwitchToAStreamWithKeepAlives() async throws {
         let server = demoServer()
         server.registerTool(Tool(name: "slow")) { _, _ in

@@ -148,7 +148,11 @@ struct LegacySessionTests {
     @Test func responseChannelChoosesJSONOrTheEventLog() async throws {
         let server = makeDemoServer()
         let quick = LegacyResponseChannel(server: server, sessionID: "s")
+        #expect(quick.decision == nil)
         await quick.finish(["jsonrpc": "2.0", "id": 1, "result": [:]])
+        // The decision is readable at once, and the signal agrees with it.
+        guard case .final(let decided)? = quick.decision else { Issue.record("expected a JSON decision"); return }
+        #expect(decided?["id"] == 1)
         var signals = quick.signals.makeAsyncIterator()
         guard case .final(let r)? = await signals.next() else { Issue.record("expected JSON"); return }
         #expect(r?["id"] == 1)
@@ -158,6 +162,8 @@ struct LegacySessionTests {
         await streamed.finish(["jsonrpc": "2.0", "id": 2, "result": [:]])
         var s2 = streamed.signals.makeAsyncIterator()
         guard case .streaming(let key)? = await s2.next() else { Issue.record("expected a stream"); return }
+        guard case .streaming(let decidedKey)? = streamed.decision else { Issue.record("expected a stream decision"); return }
+        #expect(decidedKey == key)
         let events = try await server.backends.eventLog.read(stream: StreamKey.logStream(session: "s", stream: key), after: 0, limit: 10)
         // Position 1 is the empty event that creates the stream; it is never sent.
         #expect(events.map(\.position) == [1, 2, 3])

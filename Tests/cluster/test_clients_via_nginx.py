@@ -17,7 +17,7 @@ from mcp.client.session import ClientRequestContext
 from mcp.client.subscriptions import ResourceUpdated
 
 from cluster_helpers import relayed_answers, upstream_names, wait_for_standalone_streams
-from demo_contract import text_of  # Tests/interop (on sys.path through conftest.py)
+from demo_contract import check_counter_subscription, text_of  # Tests/interop (on sys.path through conftest.py)
 
 pytestmark = [
     pytest.mark.anyio,
@@ -113,15 +113,9 @@ async def test_mcp2_legacy_client_through_nginx(cluster, connect):
         await c.set_logging_level("info")
         assert text_of(await c.call_tool("countdown", {"steps": 3, "intervalMs": 50})) == "done"
         assert logs == ["info"] * 3, logs
-        await c.subscribe_resource("demo://counter")
-        await wait_for_standalone_streams(connect.wire, mark, 2)
-        await toucher.call_tool("touch", {"uri": "demo://items/3"})  # not subscribed
-        await toucher.call_tool("touch", {"uri": "demo://counter"})
-        with anyio.fail_after(5):
-            await got.wait()
-        await c.unsubscribe_resource("demo://counter")
-        await toucher.call_tool("touch", {"uri": "demo://counter"})
-        await anyio.sleep(0.3)
+        await check_counter_subscription(
+            c, toucher, got, "demo://items/3", ready=lambda: wait_for_standalone_streams(connect.wire, mark, 2)
+        )
     assert updates == ["demo://counter"]
     exchanges, _, _, _ = connect.wire.since(mark)
     served = upstream_names(cluster, exchanges)

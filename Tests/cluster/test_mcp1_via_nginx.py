@@ -16,7 +16,7 @@ from mcp.shared.context import RequestContext
 
 from cluster_helpers import relayed_answers, upstream_names, wait_for_standalone_streams
 from test_legacy_mcp1_client import v1_session  # Tests/interop (on sys.path through conftest.py)
-from demo_contract import text_of
+from demo_contract import check_counter_subscription, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -69,15 +69,9 @@ async def test_mcp1_client_through_nginx(cluster, connect):
         assert logs == ["info"] * 3, logs
         stats = json.loads((await s.read_resource("demo://stats")).contents[0].text)
         assert stats["replicaId"]
-        await s.subscribe_resource("demo://counter")
-        await wait_for_standalone_streams(connect.wire, mark, 2)
-        await toucher.call_tool("touch", {"uri": "demo://items/3"})  # not subscribed
-        await toucher.call_tool("touch", {"uri": "demo://counter"})
-        with anyio.fail_after(5):
-            await got.wait()
-        await s.unsubscribe_resource("demo://counter")
-        await toucher.call_tool("touch", {"uri": "demo://counter"})
-        await anyio.sleep(0.3)
+        await check_counter_subscription(
+            s, toucher, got, "demo://items/3", ready=lambda: wait_for_standalone_streams(connect.wire, mark, 2)
+        )
     assert updates == ["demo://counter"]
     assert questions == ["Through nginx?", "First question?", "Second question?"]
     exchanges, _, _, _ = connect.wire.since(mark)

@@ -20,7 +20,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.context import RequestContext
 from mcp.shared.exceptions import McpError
-from demo_contract import STATIC_RESOURCES, TOOLS, poll_stats, stats, text_of
+from demo_contract import STATIC_RESOURCES, TOOLS, Recorder, check_countdown_logging, check_counter_subscription, poll_stats, stats, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -89,28 +89,9 @@ async def test_resources_prompts_completion(connect):
 
 
 async def test_countdown_progress_and_logging_after_set_level(connect):
-    progress, logs = [], []
-
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append((value, total))
-
-    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
-        logs.append(params)
-
-    async with v1_session(connect, logging_callback=on_log) as s:
-        r = await s.call_tool("countdown", {"steps": 2, "intervalMs": 5}, progress_callback=on_progress)
-        assert text_of(r) == "done"
-        assert logs == [], "log messages before logging/setLevel"
-        await s.set_logging_level("info")
-        progress.clear()
-        r = await s.call_tool("countdown", {"steps": 3, "intervalMs": 10}, progress_callback=on_progress)
-        assert text_of(r) == "done"
-        assert progress == [(1.0, 3.0), (2.0, 3.0), (3.0, 3.0)]
-        assert [l.level for l in logs] == ["info"] * 3, logs
-        await s.set_logging_level("critical")
-        logs.clear()
-        await s.call_tool("countdown", {"steps": 2, "intervalMs": 5})
-        assert logs == []
+    seen = Recorder()
+    async with v1_session(connect, logging_callback=seen.on_log) as s:
+        await check_countdown_logging(s, seen, quiet_level="critical")
 
 
 async def test_ask_ask_twice_declined(connect):
@@ -164,14 +145,7 @@ async def test_subscribe_touch_notification(connect):
             got.set()
 
     async with v1_session(connect, message_handler=on_message) as s, v1_session(connect) as toucher:
-        await s.subscribe_resource("demo://counter")
-        await toucher.call_tool("touch", {"uri": "demo://items/3"})  # not subscribed
-        await toucher.call_tool("touch", {"uri": "demo://counter"})
-        with anyio.fail_after(5):
-            await got.wait()
-        await s.unsubscribe_resource("demo://counter")
-        await toucher.call_tool("touch", {"uri": "demo://counter"})
-        await anyio.sleep(0.3)
+        await check_counter_subscription(s, toucher, got, "demo://items/3")
     assert updates == ["demo://counter"]
 
 

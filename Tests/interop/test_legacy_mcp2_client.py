@@ -12,7 +12,7 @@ import mcp_types as types
 import pytest
 from mcp import MCPError
 from mcp.client.session import ClientRequestContext
-from demo_contract import STATIC_RESOURCES, TOOLS, poll_stats, stats, text_of
+from demo_contract import STATIC_RESOURCES, TOOLS, Recorder, check_countdown_logging, check_counter_subscription, poll_stats, stats, text_of
 
 pytestmark = [
     pytest.mark.anyio,
@@ -76,28 +76,9 @@ async def test_resources_prompts_completion(connect):
 
 
 async def test_countdown_progress_and_logging_after_set_level(connect):
-    progress, logs = [], []
-
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append((value, total))
-
-    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
-        logs.append(params)
-
-    async with connect(mode="legacy", logging_callback=on_log) as c:
-        r = await c.call_tool("countdown", {"steps": 2, "intervalMs": 5}, progress_callback=on_progress)
-        assert text_of(r) == "done"
-        assert logs == [], "log messages before logging/setLevel"
-        await c.set_logging_level("info")
-        progress.clear()
-        r = await c.call_tool("countdown", {"steps": 3, "intervalMs": 10}, progress_callback=on_progress)
-        assert text_of(r) == "done"
-        assert progress == [(1.0, 3.0), (2.0, 3.0), (3.0, 3.0)]
-        assert [l.level for l in logs] == ["info"] * 3, logs
-        await c.set_logging_level("error")
-        logs.clear()
-        await c.call_tool("countdown", {"steps": 2, "intervalMs": 5})
-        assert logs == []
+    seen = Recorder()
+    async with connect(mode="legacy", logging_callback=seen.on_log) as c:
+        await check_countdown_logging(c, seen, quiet_level="error")
 
 
 async def test_ask_elicitation(connect):
@@ -163,14 +144,7 @@ async def test_subscribe_touch_notification(connect):
             got.set()
 
     async with connect(mode="legacy", message_handler=on_message) as c, connect(mode="legacy") as toucher:
-        await c.subscribe_resource("demo://counter")
-        await toucher.call_tool("touch", {"uri": "demo://greeting"})  # not subscribed
-        await toucher.call_tool("touch", {"uri": "demo://counter"})
-        with anyio.fail_after(5):
-            await got.wait()
-        await c.unsubscribe_resource("demo://counter")
-        await toucher.call_tool("touch", {"uri": "demo://counter"})
-        await anyio.sleep(0.3)
+        await check_counter_subscription(c, toucher, got, "demo://greeting")
     assert updates == ["demo://counter"]
 
 

@@ -87,51 +87,50 @@ public struct RedisSessionStore: SessionStore {
 
     // MARK: Scripts
 
-    /// The new version: the server time in microseconds, or one more than `old` if that is not smaller.
-    private static let nextVersion = """
+    /// `nextversion(old)`: the new version, the server time in microseconds, or one more than `old` if that is not
+    /// smaller. `store(v, json, ttl)`: writes KEYS[1] as `<v>:<json>` with a TTL in ms and returns `v`.
+    private static let prelude = """
         local function nextversion(old)
           local t = redis.call('TIME')
           local v = tonumber(t[1]) * 1000000 + tonumber(t[2])
           if old and old >= v then v = old + 1 end
           return v
         end
+        local function store(v, json, ttl)
+          redis.call('SET', KEYS[1], string.format('%.0f', v) .. ':' .. json, 'PX', ttl)
+          return v
+        end
         """
 
     /// KEYS[1]; ARGV: JSON, TTL in ms. Returns the version, or nil if the key exists.
     static let createScript = RedisScript(
-        nextVersion + """
+        prelude + """
 
             if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-            local v = nextversion(nil)
-            redis.call('SET', KEYS[1], string.format('%.0f', v) .. ':' .. ARGV[1], 'PX', ARGV[2])
-            return v
+            return store(nextversion(nil), ARGV[1], ARGV[2])
             """
     )
 
     /// KEYS[1]; ARGV: JSON, TTL in ms. Returns the version.
     static let setScript = RedisScript(
-        nextVersion + """
+        prelude + """
 
             local cur = redis.call('GET', KEYS[1])
             local old = nil
             if cur then old = tonumber(string.match(cur, '^(%d+):')) end
-            local v = nextversion(old)
-            redis.call('SET', KEYS[1], string.format('%.0f', v) .. ':' .. ARGV[1], 'PX', ARGV[2])
-            return v
+            return store(nextversion(old), ARGV[1], ARGV[2])
             """
     )
 
     /// KEYS[1]; ARGV: expected version, JSON, TTL in ms. Returns the version, or nil on a conflict or a missing key.
     static let compareAndSetScript = RedisScript(
-        nextVersion + """
+        prelude + """
 
             local cur = redis.call('GET', KEYS[1])
             if not cur then return false end
             local sep = string.find(cur, ':', 1, true)
             if not sep or string.sub(cur, 1, sep - 1) ~= ARGV[1] then return false end
-            local v = nextversion(tonumber(string.sub(cur, 1, sep - 1)))
-            redis.call('SET', KEYS[1], string.format('%.0f', v) .. ':' .. ARGV[2], 'PX', ARGV[3])
-            return v
+            return store(nextversion(tonumber(string.sub(cur, 1, sep - 1))), ARGV[2], ARGV[3])
             """
     )
 }
