@@ -50,6 +50,7 @@ let package = Package(
             dependencies: [
                 "MCPServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -148,6 +149,7 @@ if Context.environment["ENABLE_MCP_BENCHMARKS"] != nil {
         .executableTarget(
             name: "mcp-bench-raw",
             dependencies: [
+                "MCPServerHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

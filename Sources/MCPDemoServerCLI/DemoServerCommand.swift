@@ -57,14 +57,23 @@ struct DemoServerCommand: AsyncParsableCommand {
     )
     var eventLoopExecutor = false
 
-    /// Parses the command line, installs the event-loop executor when asked (it must happen before any other
-    /// concurrency work), then runs.
+    @Option(
+        name: .customLong("event-loop-threads"),
+        help: "How many SwiftNIO event loops to run (1-1024). Default: one per CPU this process may run on (its CPU affinity, e.g. under taskset, within any cgroup limit), unless NIO_SINGLETON_GROUP_LOOP_COUNT is set."
+    )
+    var eventLoopThreads: Int?
+
+    /// Parses the command line, sizes SwiftNIO's event-loop group and installs the event-loop executor when asked
+    /// (both must happen before anything uses SwiftNIO or Swift concurrency), then runs.
     static func main() async {
         do {
             var command = try parseAsRoot()
-            if let demo = command as? DemoServerCommand, demo.eventLoopExecutor {
-                guard NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor() else {
-                    throw ValidationError("--event-loop-executor is not supported on this platform")
+            if let demo = command as? DemoServerCommand {
+                EventLoopThreads.configureSingletonGroup(loops: demo.eventLoopThreads)
+                if demo.eventLoopExecutor {
+                    guard NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor() else {
+                        throw ValidationError("--event-loop-executor is not supported on this platform")
+                    }
                 }
             }
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -84,6 +93,9 @@ struct DemoServerCommand: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard ssePollAfterMs >= 0 else { throw ValidationError("--sse-poll-after-ms must not be negative") }
         guard clientRequestTimeoutMs > 0 else { throw ValidationError("--client-request-timeout-ms must be positive") }
+        if let eventLoopThreads, !(1...1024).contains(eventLoopThreads) {
+            throw ValidationError("--event-loop-threads must be between 1 and 1024")
+        }
         if let replicaID, replicaID.isEmpty || !replicaID.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) {
             throw ValidationError("--replica-id must be letters, digits, - or _")
         }
