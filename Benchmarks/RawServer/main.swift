@@ -7,18 +7,25 @@
 // that answers every POST with the same fixed JSON-RPC result and parses nothing (not the headers' values, not the
 // body): the physical limit of this HTTP stack on this machine, against which scripts/bench reports the others.
 //
-// Usage: mcp-bench-raw [port] [--event-loop-executor]      (binds 127.0.0.1; default port 8081)
+// Usage: mcp-bench-raw [port] [--event-loop-executor] [--event-loop-threads N]   (binds 127.0.0.1; default port 8081)
 
 import Hummingbird
+import MCPServerHTTP
 import NIOCore
 import NIOPosix
 
-// `--event-loop-executor`: the same option as mcp-demo-server's, so each configuration has its own `raw`.
-if CommandLine.arguments.contains("--event-loop-executor") {
+// `--event-loop-threads N` and `--event-loop-executor`: the same options, with the same defaults, as
+// mcp-demo-server's, so that `raw` is configured like the server it is compared with.
+let arguments = CommandLine.arguments
+let loops = arguments.firstIndex(of: "--event-loop-threads").flatMap { i in
+    i + 1 < arguments.count ? Int(arguments[i + 1]) : nil
+}
+EventLoopThreads.configureSingletonGroup(loops: loops)
+if arguments.contains("--event-loop-executor") {
     _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
 }
 
-let port = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 8081 : 8081
+let port = arguments.count > 1 ? Int(arguments[1]) ?? 8081 : 8081
 
 // A 2026-07-28 `tools/call echo` result of "hello", 210 bytes: about what the demo server writes for it (194 bytes).
 let body = ByteBuffer(

@@ -147,7 +147,7 @@ def main():
     w("```")
     w("")
     # Ratio matrices: every figure against raw and each peer, same concurrency, same run.
-    cols = [t for t in ["raw", "raw-el"] + PEERS if t in measured]
+    cols = [t for t in ["raw", "raw-nio", "raw-el"] + PEERS if t in measured]
     for label, key, better in [("req/s", "rps", "higher"), ("p50 latency", "p50", "lower"),
                                ("p99 latency", "p99", "lower")]:
         w(f"### {label}: row ÷ column, same concurrency ({better} is better)")
@@ -178,11 +178,12 @@ def main():
         return (a[key] / b[key]) if a and b and b[key] else None
 
     for c in conc:
-        # Each configuration against `raw` (the faster of the stack's two configurations, so the physical limit);
-        # the -el rows also against raw-el, the same stack configured the same way.
+        # Each configuration against `raw`, configured like the demo server (one event loop per CPU it may run
+        # on), and against `raw-nio`, SwiftNIO's own sizing (one loop per online CPU, all on the pinned core),
+        # whichever of the two is faster; the -el rows also against raw-el, the same stack configured the same way.
         for suffix in ["", "-el"]:
-            refs = ["raw"] + (["raw-el"] if suffix else [])
-            for ref in refs:
+            refs = ["raw", "raw-nio"] + (["raw-el"] if suffix else [])
+            for ref in (r for r in refs if (r, c) in s):
                 for ours, need in [("modern", 0.6), ("legacy", 0.5), ("legacy+redis", 0.3)]:
                     t = ours + suffix
                     if (t, c) not in s:
