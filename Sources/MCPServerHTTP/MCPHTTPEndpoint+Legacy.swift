@@ -157,8 +157,10 @@ extension MCPHTTPEndpoint {
         if let version = headers.fieldValue(.mcpProtocolVersion), !MCPServer.legacyVersions.contains(version) {
             return errorResponse(status: .badRequest, error: .invalidRequest("unsupported MCP-Protocol-Version '\(version)'"))
         }
-        guard let principal = try await authenticate(headers) else {
-            return errorResponse(status: .unauthorized, error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "authentication required"))
+        let principal: Principal
+        switch await authenticate(headers) {
+        case .success(let p): principal = p
+        case .failure(let refusal): return refusal.response
         }
         guard try await server.resumeSession(sessionID, principal: principal) != nil else {
             return sessionNotFound()
@@ -185,22 +187,16 @@ extension MCPHTTPEndpoint {
         guard configuration.allows(origin: headers.fieldValue(.origin)) else {
             return forbiddenOrigin()
         }
-        guard let principal = try await authenticate(headers) else {
-            return errorResponse(status: .unauthorized, error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "authentication required"))
+        let principal: Principal
+        switch await authenticate(headers) {
+        case .success(let p): principal = p
+        case .failure(let refusal): return refusal.response
         }
         guard try await server.resumeSession(sessionID, principal: principal) != nil else {
             return sessionNotFound()
         }
         try await server.deleteSession(sessionID)
         return Response(status: .ok)
-    }
-
-    func authenticate(_ headers: HTTPFields) async throws -> Principal? {
-        do {
-            return try await configuration.authenticator.authenticate(headers: headers)
-        } catch {
-            return nil
-        }
     }
 
     static func accepts(_ accept: String?, _ type: StaticString) -> Bool {

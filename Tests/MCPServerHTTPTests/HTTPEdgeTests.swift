@@ -186,6 +186,16 @@ struct HTTPEdgeTests {
         try await server.withTestClient(configuration: config, clientCapabilities: ["elicitation": [:]]) { client in
             let anonymous = try await client.request("tools/list")
             #expect(anonymous.status == .unauthorized)
+            #expect(anonymous.headers[.wwwAuthenticate] == "Bearer")
+            // A legacy GET or DELETE without credentials gets the same 401 and challenge.
+            for method in [HTTPRequest.Method.get, .delete] {
+                let refused = try await client.client.executeRequest(
+                    uri: "/mcp", method: method,
+                    headers: [.accept: "text/event-stream", HTTPField.Name("Mcp-Session-Id")!: "any", HTTPField.Name("MCP-Protocol-Version")!: "2025-11-25"], body: nil
+                )
+                #expect(refused.status == .unauthorized)
+                #expect(refused.headers[.wwwAuthenticate] == "Bearer")
+            }
             let alice = try await client.request("tools/call", params: ["name": "ask", "arguments": ["question": "q"]], extraHeaders: [.authorization: "Bearer secret"])
             #expect(alice.result?["resultType"] == "input_required")
         }
