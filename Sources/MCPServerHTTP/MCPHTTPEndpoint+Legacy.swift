@@ -361,7 +361,7 @@ extension MCPHTTPEndpoint {
                 }
             }
             defer { group.cancelAll() }
-            let writeAll: (inout any ResponseBodyWriter) async throws -> Void = { writer in
+            let writeAll: @concurrent (inout any ResponseBodyWriter) async throws -> Void = { writer in
                 loop: for await item in items {
                     switch item {
                     case .raw(let bytes): try await writer.write(bytes)

@@ -356,7 +356,7 @@ public struct MCPHTTPEndpoint: Sendable {
                 task.cancel()
                 timer.cancel()
             }
-            let writeAll: @Sendable (inout any ResponseBodyWriter) async throws -> Void = { writer in
+            let writeAll: @concurrent @Sendable (inout any ResponseBodyWriter) async throws -> Void = { writer in
                 if case .message(let m) = first { try await writer.write(SSE.frame(m)) }
                 for await event in events {
                     switch event {
