@@ -318,7 +318,7 @@ extension MCPServer {
         guard let entry = registry.withLock({ r in r.toolIndex[name].map { r.tools[$0] } }) else {
             throw JSONRPCError.invalidParams("Unknown tool: \(name)")
         }
-        if let violation = SchemaValidator.firstViolation(of: .object(arguments), against: entry.tool.inputSchema) {
+        if let violation = entry.input.firstViolation(of: .object(arguments)) {
             return complete(CallToolResult.error("Invalid arguments for tool \(name): \(violation)").fields)
         }
         let outcome = try await runRound(
@@ -344,11 +344,11 @@ extension MCPServer {
         case .inputRequired(let result):
             return result
         case .value(let result):
-            if let schema = entry.tool.outputSchema, !result.isError {
+            if let schema = entry.output, !result.isError {
                 guard let structured = result.structuredContent else {
                     throw JSONRPCError.internalError("tool \(name) returned no structuredContent for its outputSchema")
                 }
-                if let violation = SchemaValidator.firstViolation(of: structured, against: schema) {
+                if let violation = schema.firstViolation(of: structured) {
                     throw JSONRPCError.internalError("tool \(name) returned structuredContent that violates its outputSchema: \(violation)")
                 }
             }

@@ -57,6 +57,9 @@ public final class MCPServer: Service, Sendable {
         var tool: Tool
         var handler: ToolHandler
         var headerParameters: [String: [String]]  // lower-cased header name -> property path
+        /// The tool's input and output schemas, read once at registration.
+        var input: CompiledSchema
+        var output: CompiledSchema?
     }
 
     struct RegisteredResource {
@@ -166,7 +169,10 @@ public final class MCPServer: Service, Sendable {
     public func registerTool(_ tool: Tool, handler: @escaping ToolHandler) {
         let headers = Self.headerParameters(of: tool.inputSchema)
         let replaced = registry.withLock { r -> Bool in
-            let entry = RegisteredTool(tool: tool, handler: handler, headerParameters: headers)
+            let entry = RegisteredTool(
+                tool: tool, handler: handler, headerParameters: headers,
+                input: CompiledSchema(tool.inputSchema), output: tool.outputSchema.map(CompiledSchema.init)
+            )
             if let i = r.toolIndex[tool.name] {
                 r.tools[i] = entry
                 return true
