@@ -170,9 +170,23 @@ public enum JSONRPCMessage: Sendable, Hashable {
             if case .array = value { throw .invalidRequest("batches are not supported") }
             throw .invalidRequest("a message must be a JSON object")
         }
-        guard o["jsonrpc"] == .string("2.0") else { throw .invalidRequest("\"jsonrpc\" must be \"2.0\"") }
+        // One pass over the members rather than a hashed look-up per field.
+        var version: JSONValue?, rawID: JSONValue?, rawMethod: JSONValue?, rawParams: JSONValue?
+        var rawResult: JSONValue?, rawError: JSONValue?
+        for (key, member) in o {
+            switch key {
+            case "jsonrpc": version = member
+            case "id": rawID = member
+            case "method": rawMethod = member
+            case "params": rawParams = member
+            case "result": rawResult = member
+            case "error": rawError = member
+            default: break
+            }
+        }
+        guard version == .string("2.0") else { throw .invalidRequest("\"jsonrpc\" must be \"2.0\"") }
         let id: JSONRPCRequestID?
-        if let rawID = o["id"] {
+        if let rawID {
             guard let parsed = JSONRPCRequestID(json: rawID) else {
                 throw .invalidRequest("\"id\" must be a string or an integer")
             }
@@ -180,16 +194,16 @@ public enum JSONRPCMessage: Sendable, Hashable {
         } else {
             id = nil
         }
-        if let method = o["method"] {
-            guard case .string(let method) = method, !method.isEmpty else {
+        if let rawMethod {
+            guard case .string(let method) = rawMethod, !method.isEmpty else {
                 throw .invalidRequest("\"method\" must be a non-empty string")
             }
-            guard o["result"] == nil, o["error"] == nil else {
+            guard rawResult == nil, rawError == nil else {
                 throw .invalidRequest("a request cannot carry \"result\" or \"error\"")
             }
             var params: [String: JSONValue] = [:]
-            if let p = o["params"] {
-                guard case .object(let po) = p else { throw .invalidRequest("\"params\" must be an object") }
+            if let rawParams {
+                guard case .object(let po) = rawParams else { throw .invalidRequest("\"params\" must be an object") }
                 params = po
             }
             if let id {
@@ -199,13 +213,13 @@ public enum JSONRPCMessage: Sendable, Hashable {
             }
             return
         }
-        if let result = o["result"] {
-            guard o["error"] == nil else { throw .invalidRequest("a response cannot carry both result and error") }
+        if let result = rawResult {
+            guard rawError == nil else { throw .invalidRequest("a response cannot carry both result and error") }
             guard let id else { throw .invalidRequest("a response needs an \"id\"") }
             self = .response(id: id, result: result)
             return
         }
-        if let error = o["error"] {
+        if let error = rawError {
             guard case .object(let eo) = error, let code = eo["code"]?.intValue, case .string(let message)? = eo["message"] else {
                 throw .invalidRequest("\"error\" must have an integer code and a string message")
             }

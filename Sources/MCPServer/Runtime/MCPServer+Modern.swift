@@ -63,26 +63,39 @@ extension MCPServer {
             throw .invalidParams("params._meta is required and must carry \(MetaKey.protocolVersion)")
         }
         guard case .object(let meta) = rawMeta else { throw .invalidParams("params._meta must be an object") }
-        guard case .string(let version)? = meta[MetaKey.protocolVersion] else {
+        // One pass over the members rather than a hashed look-up of each long reserved key.
+        var rawVersion: JSONValue?, rawCapabilities: JSONValue?, rawLevel: JSONValue?, rawToken: JSONValue?
+        var clientInfo: JSONValue?
+        for (key, value) in meta {
+            switch key {
+            case MetaKey.protocolVersion: rawVersion = value
+            case MetaKey.clientCapabilities: rawCapabilities = value
+            case MetaKey.clientInfo: clientInfo = value
+            case MetaKey.logLevel: rawLevel = value
+            case MetaKey.progressToken: rawToken = value
+            default: break
+            }
+        }
+        guard case .string(let version)? = rawVersion else {
             throw .invalidParams("params._meta.\(MetaKey.protocolVersion) is required")
         }
         guard supportedVersions.contains(version) else {
             throw .unsupportedProtocolVersion(requested: version, supported: supportedVersions)
         }
         var capabilities: JSONValue = [:]
-        if let c = meta[MetaKey.clientCapabilities] {
+        if let c = rawCapabilities {
             guard case .object = c else { throw .invalidParams("\(MetaKey.clientCapabilities) must be an object") }
             capabilities = c
         }
         var level: LogLevel?
-        if let l = meta[MetaKey.logLevel] {
+        if let l = rawLevel {
             guard case .string(let s) = l, let parsed = LogLevel(rawValue: s) else {
                 throw .invalidParams("\(MetaKey.logLevel) must be one of \(LogLevel.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             level = parsed
         }
         var token: JSONValue?
-        if let t = meta[MetaKey.progressToken] {
+        if let t = rawToken {
             switch t {
             case .string, .int: token = t
             default: throw .invalidParams("progressToken must be a string or an integer")
@@ -90,7 +103,7 @@ extension MCPServer {
         }
         return RequestMeta(
             protocolVersion: ProtocolVersion(version),
-            clientInfo: meta[MetaKey.clientInfo],
+            clientInfo: clientInfo,
             clientCapabilities: capabilities,
             logLevel: level,
             progressToken: token,
