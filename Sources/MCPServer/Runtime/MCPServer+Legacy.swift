@@ -230,8 +230,7 @@ extension MCPServer {
                 raw: params["_meta"]?.objectValue ?? [:]
             )
             let legacy = LegacyRequest(sessionID: sessionID, protocolVersion: session.protocolVersion, clientCapabilities: session.clientCapabilities)
-            let result = try await dispatchModern(request, meta: meta, sink: sink, legacy: legacy)
-            return Self.legacyShape(result)
+            return Self.legacyShape(try await dispatchModern(request, meta: meta, sink: sink, legacy: legacy))
         default:
             throw JSONRPCError.methodNotFound(request.method)
         }
@@ -255,14 +254,24 @@ extension MCPServer {
     }
 
     /// Removes the 2026-07-28 fields from a result: legacy results have no `resultType` or caching hints.
-    static func legacyShape(_ result: JSONValue) -> JSONValue {
-        guard case .object(var o) = result else { return result }
+    /// It takes the result by value, so the members are removed in place, without copying the object.
+    static func legacyShape(_ result: consuming JSONValue) -> JSONValue {
+        var o: [String: JSONValue]
+        switch consume result {
+        case .object(let members): o = members
+        case let other: return other
+        }
         o["resultType"] = nil
         o["ttlMs"] = nil
         o["cacheScope"] = nil
-        if case .object(var meta)? = o["_meta"] {
-            meta[MetaKey.serverInfo] = nil
-            o["_meta"] = meta.isEmpty ? nil : .object(meta)
+        if let rawMeta = o.removeValue(forKey: "_meta") {
+            switch consume rawMeta {
+            case .object(var meta):
+                meta[MetaKey.serverInfo] = nil
+                if !meta.isEmpty { o["_meta"] = .object(meta) }
+            case let other:
+                o["_meta"] = other
+            }
         }
         return .object(o)
     }
