@@ -64,6 +64,9 @@ struct JSONParserTests {
     @Test func writerEscapesAndSortsKeys() {
         let v: JSONValue = ["b": "q\"\\\n\u{01}", "a": 1.5, "c": [true, nil]]
         #expect(v.description == #"{"a":1.5,"b":"q\"\\\n\u0001","c":[true,null]}"#)
+        // Nested objects, inside objects and arrays, are sorted too.
+        let nested: JSONValue = ["z": ["b": 1, "a": ["y": nil, "x": [:]]], "a": [["d": 1, "c": 2, "e": 3]]]
+        #expect(nested.description == #"{"a":[{"c":2,"d":1,"e":3}],"z":{"a":{"x":{},"y":null},"b":1}}"#)
         #expect(JSONValue.double(3).description == "3")
         #expect(JSONValue.double(.nan).description == "null")
     }

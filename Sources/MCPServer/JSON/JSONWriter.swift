@@ -38,17 +38,22 @@ public enum JSONWriter {
                 out.append(UInt8(ascii: ":"))
                 write(v, into: &out)
             } else {
-                var members: [Member] = []
-                members.reserveCapacity(o.count)
-                for (k, v) in o { members.append(Member(key: k, value: v)) }
-                members.sort { $0.key < $1.key }
-                var first = true
-                for member in members {
-                    if !first { out.append(UInt8(ascii: ",")) }
-                    first = false
-                    writeString(member.key, into: &out)
-                    out.append(UInt8(ascii: ":"))
-                    write(member.value, into: &out)
+                // The members are sorted in scratch space on the stack (for small objects), not in a new array.
+                withUnsafeTemporaryAllocation(of: Member.self, capacity: o.count) { members in
+                    var count = 0
+                    for (k, v) in o {
+                        members.initializeElement(at: count, to: Member(key: k, value: v))
+                        count += 1
+                    }
+                    var initialized = UnsafeMutableBufferPointer(rebasing: members[0..<count])
+                    defer { initialized.deinitialize() }
+                    initialized.sort { $0.key < $1.key }
+                    for i in 0..<count {
+                        if i > 0 { out.append(UInt8(ascii: ",")) }
+                        writeString(initialized[i].key, into: &out)
+                        out.append(UInt8(ascii: ":"))
+                        write(initialized[i].value, into: &out)
+                    }
                 }
             }
             out.append(UInt8(ascii: "}"))
