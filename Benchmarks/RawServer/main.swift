@@ -17,8 +17,13 @@ import NIOPosix
 // `--event-loop-threads N` and `--event-loop-executor`: the same options, with the same defaults, as
 // mcp-demo-server's, so that `raw` is configured like the server it is compared with.
 let arguments = CommandLine.arguments
-let loops = arguments.firstIndex(of: "--event-loop-threads").flatMap { i in
-    i + 1 < arguments.count ? Int(arguments[i + 1]) : nil
+var loops: Int?
+if let i = arguments.firstIndex(of: "--event-loop-threads") {
+    guard i + 1 < arguments.count, let count = Int(arguments[i + 1]), (1...EventLoopThreads.maximumLoops).contains(count) else {
+        print("mcp-bench-raw: --event-loop-threads needs a count from 1 to \(EventLoopThreads.maximumLoops)")
+        exit(2)
+    }
+    loops = count
 }
 EventLoopThreads.configureSingletonGroup(loops: loops)
 if arguments.contains("--event-loop-executor") {

@@ -93,7 +93,7 @@ struct DemoServerCommand: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard ssePollAfterMs >= 0 else { throw ValidationError("--sse-poll-after-ms must not be negative") }
         guard clientRequestTimeoutMs > 0 else { throw ValidationError("--client-request-timeout-ms must be positive") }
-        if let eventLoopThreads, !(1...1024).contains(eventLoopThreads) {
+        if let eventLoopThreads, !(1...EventLoopThreads.maximumLoops).contains(eventLoopThreads) {
             throw ValidationError("--event-loop-threads must be between 1 and 1024")
         }
         if let replicaID, replicaID.isEmpty || !replicaID.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) {

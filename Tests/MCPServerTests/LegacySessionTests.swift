@@ -11,6 +11,20 @@ import Testing
 
 @Suite("Legacy sessions")
 struct LegacySessionTests {
+    /// Legacy results lose the 2026-07-28 fields, and a `_meta` that only carried the server info.
+    @Test func legacyShapeDropsModernFields() {
+        let modern: JSONValue = [
+            "content": [], "resultType": "complete", "ttlMs": 5, "cacheScope": "public",
+            "_meta": [MetaKey.serverInfo: ["name": "s"]],
+        ]
+        #expect(MCPServer.legacyShape(modern) == ["content": []])
+        let kept: JSONValue = ["content": [], "_meta": [MetaKey.serverInfo: ["name": "s"], "x": 1]]
+        #expect(MCPServer.legacyShape(kept) == ["content": [], "_meta": ["x": 1]])
+        // A `_meta` that is not an object is not the runtime's to fix: it stays. So does a non-object result.
+        #expect(MCPServer.legacyShape(["content": [], "_meta": "odd"]) == ["content": [], "_meta": "odd"])
+        #expect(MCPServer.legacyShape("text") == "text")
+    }
+
     func initialize(_ server: MCPServer, version: String = "2025-11-25", capabilities: JSONValue = allCapabilities) async throws -> (String, LegacySession) {
         let (id, response) = await server.initializeSession(
             IncomingRequest(id: .int(0), method: "initialize", params: ["protocolVersion": .string(version), "capabilities": capabilities, "clientInfo": ["name": "t", "version": "1"]])
