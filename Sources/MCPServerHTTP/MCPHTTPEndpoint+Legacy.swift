@@ -157,14 +157,7 @@ extension MCPHTTPEndpoint {
         if let version = headers.fieldValue(.mcpProtocolVersion), !MCPServer.legacyVersions.contains(version) {
             return errorResponse(status: .badRequest, error: .invalidRequest("unsupported MCP-Protocol-Version '\(version)'"))
         }
-        let principal: Principal
-        switch await authenticate(headers) {
-        case .success(let p): principal = p
-        case .failure(let refusal): return refusal.response
-        }
-        guard try await server.resumeSession(sessionID, principal: principal) != nil else {
-            return sessionNotFound()
-        }
+        if let refusal = try await refuseSessionCaller(sessionID, headers: headers) { return refusal }
         if let lastEventID = headers.fieldValue(.lastEventID) {
             guard let (stream, position) = StreamKey.parse(eventID: lastEventID) else {
                 return errorResponse(status: .badRequest, error: .invalidRequest("malformed Last-Event-ID"))
@@ -187,16 +180,20 @@ extension MCPHTTPEndpoint {
         guard configuration.allows(origin: headers.fieldValue(.origin)) else {
             return forbiddenOrigin()
         }
-        let principal: Principal
-        switch await authenticate(headers) {
-        case .success(let p): principal = p
-        case .failure(let refusal): return refusal.response
-        }
-        guard try await server.resumeSession(sessionID, principal: principal) != nil else {
-            return sessionNotFound()
-        }
+        if let refusal = try await refuseSessionCaller(sessionID, headers: headers) { return refusal }
         try await server.deleteSession(sessionID)
         return Response(status: .ok)
+    }
+
+    /// The `401` for a caller who cannot be authenticated, or the `404` for a session that is gone or not theirs;
+    /// `nil` when the caller may use `sessionID`.
+    func refuseSessionCaller(_ sessionID: String, headers: HTTPFields) async throws -> Response? {
+        switch await authenticate(headers) {
+        case .success(let principal):
+            return try await server.resumeSession(sessionID, principal: principal) == nil ? sessionNotFound() : nil
+        case .failure(let refusal):
+            return refusal.response
+        }
     }
 
     static func accepts(_ accept: String?, _ type: StaticString) -> Bool {

@@ -409,34 +409,29 @@ final class EdgeRace: Sendable {
     /// the stream that carries everything from now on.
     func settle() -> Outcome {
         state.withLock { s in
-            switch s {
-            case .starting:
-                let events = AsyncStream<EdgeEvent>.makeStream()
-                s = .streaming(events)
-                return .streaming(events)
-            case .finished(let response):
-                return .finished(response)
-            case .streaming(let events):
-                return .streaming(events)
-            }
+            if case .finished(let response) = s { return .finished(response) }
+            return .streaming(Self.stream(&s)!)
+        }
+    }
+
+    /// The stream, opened now if the handler has sent nothing and the edge has not looked yet; `nil` once the
+    /// handler finished first.
+    private static func stream(_ s: inout State) -> Events? {
+        switch s {
+        case .starting:
+            let events = AsyncStream<EdgeEvent>.makeStream()
+            s = .streaming(events)
+            return events
+        case .streaming(let events):
+            return events
+        case .finished:
+            return nil
         }
     }
 
     /// A notification from the handler: it always goes through the stream.
     func send(_ message: JSONValue) -> AsyncStream<EdgeEvent>.Continuation.YieldResult {
-        let continuation = state.withLock { s -> AsyncStream<EdgeEvent>.Continuation? in
-            switch s {
-            case .starting:
-                let events = AsyncStream<EdgeEvent>.makeStream()
-                s = .streaming(events)
-                return events.continuation
-            case .streaming(let events):
-                return events.continuation
-            case .finished:
-                return nil
-            }
-        }
-        guard let continuation else { return .terminated }
+        guard let continuation = state.withLock({ Self.stream(&$0)?.continuation }) else { return .terminated }
         return continuation.yield(.message(message))
     }
 

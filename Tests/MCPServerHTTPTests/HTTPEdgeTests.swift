@@ -129,34 +129,31 @@ struct HTTPEdgeTests {
                 #expect(r.status == .methodNotAllowed)
                 #expect(r.headers[.allow] == "POST")
             }
-            var h = good
-            h[.origin] = "https://evil.example"
-            #expect(try await client.raw(body: body, headers: h).status == .forbidden)
-            h[.origin] = "http://localhost:3000"
-            #expect(try await client.raw(body: body, headers: h).status == .ok)
-            h = good
-            h[.contentType] = "text/plain"
-            #expect(try await client.raw(body: body, headers: h).status == .unsupportedMediaType)
-            h = good
-            h[.accept] = "application/json"
-            #expect(try await client.raw(body: body, headers: h).status == .notAcceptable)
+            // Each case edits the good headers and expects a status.
+            func status(_ edit: (inout HTTPFields) -> Void) async throws -> HTTPResponse.Status {
+                var h = good
+                edit(&h)
+                return try await client.raw(body: body, headers: h).status
+            }
+            #expect(try await status { $0[.origin] = "https://evil.example" } == .forbidden)
+            #expect(try await status { $0[.origin] = "http://localhost:3000" } == .ok)
+            #expect(try await status { $0[.contentType] = "text/plain" } == .unsupportedMediaType)
+            #expect(try await status { $0[.accept] = "application/json" } == .notAcceptable)
             // Media types are case-insensitive, take parameters and ranges, and may span several Accept lines.
-            h = good
-            h[.contentType] = "Application/JSON; charset=utf-8"
-            h[.accept] = " TEXT/Event-Stream;q=0.9 , application/*"
-            #expect(try await client.raw(body: body, headers: h).status == .ok)
-            h[.accept] = "*/*"
-            #expect(try await client.raw(body: body, headers: h).status == .ok)
-            h[.accept] = nil
-            h.append(HTTPField(name: .accept, value: "application/json"))
-            h.append(HTTPField(name: .accept, value: "text/event-stream"))
-            #expect(try await client.raw(body: body, headers: h).status == .ok)
-            h = good
-            h[.contentType] = "application/json-seq"
-            #expect(try await client.raw(body: body, headers: h).status == .unsupportedMediaType)
-            h = good
-            h[.accept] = "application/jsonx, text/event-streams, text/*x"
-            #expect(try await client.raw(body: body, headers: h).status == .notAcceptable)
+            let caseAndParameters: (inout HTTPFields) -> Void = { h in
+                h[.contentType] = "Application/JSON; charset=utf-8"
+                h[.accept] = " TEXT/Event-Stream;q=0.9 , application/*"
+            }
+            #expect(try await status(caseAndParameters) == .ok)
+            #expect(try await status { caseAndParameters(&$0); $0[.accept] = "*/*" } == .ok)
+            #expect(try await status { h in
+                caseAndParameters(&h)
+                h[.accept] = nil
+                h.append(HTTPField(name: .accept, value: "application/json"))
+                h.append(HTTPField(name: .accept, value: "text/event-stream"))
+            } == .ok)
+            #expect(try await status { $0[.contentType] = "application/json-seq" } == .unsupportedMediaType)
+            #expect(try await status { $0[.accept] = "application/jsonx, text/event-streams, text/*x" } == .notAcceptable)
             let huge = [UInt8](repeating: 0x20, count: 4 * 1024 * 1024 + 1)
             #expect(try await client.raw(body: huge, headers: good).status == .contentTooLarge)
             let parse = try await client.raw(body: Array("{not json".utf8), headers: good)
@@ -195,6 +192,8 @@ struct HTTPEdgeTests {
                 )
                 #expect(refused.status == .unauthorized)
                 #expect(refused.headers[.wwwAuthenticate] == "Bearer")
+                let refusal = try JSONParser().parse(Array(buffer: refused.body))
+                #expect(refusal["error"]?["message"] == "a valid bearer token is required")
             }
             let alice = try await client.request("tools/call", params: ["name": "ask", "arguments": ["question": "q"]], extraHeaders: [.authorization: "Bearer secret"])
             #expect(alice.result?["resultType"] == "input_required")

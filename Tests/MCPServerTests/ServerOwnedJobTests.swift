@@ -17,10 +17,23 @@ struct ServerOwnedJobTests {
         MCPServer(configuration: MCPServerConfiguration(name: "t", version: "1", drainTimeout: drainTimeout), backends: .inMemory())
     }
 
-    /// Starts `server.run()` in `group` and returns once the server accepts jobs.
-    func run(_ server: MCPServer, in group: inout ThrowingTaskGroup<Void, any Error>) async throws {
-        group.addTask { try await server.run() }
-        while !server.start({}) { try await Task.sleep(for: .milliseconds(5)) }
+    /// Runs `server`; once it accepts jobs, runs `body`, then shuts the server down gracefully, waits for `run()` to
+    /// return, and runs `afterShutdown`.
+    func whileRunning(
+        _ server: MCPServer,
+        _ body: @Sendable () async throws -> Void,
+        afterShutdown: @Sendable () async throws -> Void = {}
+    ) async throws {
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await server.run() }
+                while !server.start({}) { try await Task.sleep(for: .milliseconds(5)) }
+                try await body()
+                trigger.triggerGracefulShutdown()
+                try await group.waitForAll()
+                try await afterShutdown()
+            }
+        }
     }
 
     /// How a job ended: "finished" or "cancelled".
@@ -49,56 +62,44 @@ struct ServerOwnedJobTests {
 
     @Test func aJobThatFinishesAtOnceRunsOnTheCallersThreadAndIsNotKept() async throws {
         let server = makeServer(drainTimeout: .seconds(1))
-        try await testGracefulShutdown { trigger in
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                try await run(server, in: &group)
-                let ran = Mutex(false)
-                let started = server.start { ran.withLock { $0 = true } }
-                #expect(started)
-                // Task.immediate: done before start returns, and nothing is left to cancel or wait for.
-                #expect(ran.withLock { $0 })
-                #expect(server.jobState.withLock { $0.tasks.isEmpty && $0.active == 0 })
-                trigger.triggerGracefulShutdown()
-                try await group.waitForAll()
-            }
+        try await whileRunning(server) {
+            let ran = Mutex(false)
+            let started = server.start { ran.withLock { $0 = true } }
+            #expect(started)
+            // Task.immediate: done before start returns, and nothing is left to cancel or wait for.
+            #expect(ran.withLock { $0 })
+            #expect(server.jobState.withLock { $0.tasks.isEmpty && $0.active == 0 })
         }
     }
 
     @Test func drainWaitsForAJobThatFinishesInTime() async throws {
         let server = makeServer(drainTimeout: .seconds(10))
-        try await testGracefulShutdown { trigger in
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                try await run(server, in: &group)
-                let outcome = Outcome()
-                #expect(startSleeper(on: server, for: .milliseconds(200), recording: outcome))
-                #expect(server.jobState.withLock { $0.active == 1 && $0.tasks.count == 1 })
-                trigger.triggerGracefulShutdown()
-                try await group.waitForAll()
-                // run() returned only after the job ended, and did not cancel it.
-                #expect(outcome.value.withLock { $0 } == "finished")
-                #expect(server.jobState.withLock { $0.tasks.isEmpty && $0.active == 0 })
-                let startedWhileDrained = server.start {}
-                #expect(!startedWhileDrained)
-            }
+        let outcome = Outcome()
+        try await whileRunning(server) {
+            #expect(startSleeper(on: server, for: .milliseconds(200), recording: outcome))
+            #expect(server.jobState.withLock { $0.active == 1 && $0.tasks.count == 1 })
+        } afterShutdown: {
+            // run() returned only after the job ended, and did not cancel it.
+            #expect(outcome.value.withLock { $0 } == "finished")
+            #expect(server.jobState.withLock { $0.tasks.isEmpty && $0.active == 0 })
+            let startedWhileDrained = server.start {}
+            #expect(!startedWhileDrained)
         }
     }
 
     @Test func drainCancelsAJobAtTheDeadline() async throws {
         let server = makeServer(drainTimeout: .milliseconds(300))
-        try await testGracefulShutdown { trigger in
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                try await run(server, in: &group)
-                let outcome = Outcome()
-                #expect(startSleeper(on: server, for: .seconds(60), recording: outcome))
-                let clock = ContinuousClock()
-                let start = clock.now
-                trigger.triggerGracefulShutdown()
-                try await group.waitForAll()
-                let elapsed = clock.now - start
-                #expect(outcome.value.withLock { $0 } == "cancelled")
-                #expect(elapsed >= .milliseconds(250))
-                #expect(elapsed < .seconds(10))
-            }
+        let outcome = Outcome()
+        let clock = ContinuousClock()
+        let start = Mutex(clock.now)
+        try await whileRunning(server) {
+            #expect(startSleeper(on: server, for: .seconds(60), recording: outcome))
+            start.withLock { $0 = clock.now }
+        } afterShutdown: {
+            let elapsed = clock.now - start.withLock { $0 }
+            #expect(outcome.value.withLock { $0 } == "cancelled")
+            #expect(elapsed >= .milliseconds(250))
+            #expect(elapsed < .seconds(10))
         }
     }
 }

@@ -78,10 +78,7 @@ package struct ConnectionPoolStateMachine<Connection> {
     /// A request wants a connection.
     package mutating func leaseConnection(_ request: RequestID) -> Action {
         if isShutdown { return .failRequests([request], .shutdown) }
-        if let id = idle.popLast(), case .idle(let connection) = slots[id] {
-            slots[id] = .leased(connection)
-            return .lease(connection, id: id, to: request)
-        }
+        if let (connection, id) = leaseIdleConnection() { return .lease(connection, id: id, to: request) }
         waiters.append(request)
         return createConnectionIfNeeded()
     }
@@ -89,8 +86,7 @@ package struct ConnectionPoolStateMachine<Connection> {
     /// Leases an idle connection at once if there is one; otherwise changes nothing (the caller then waits through
     /// ``leaseConnection(_:)``).
     package mutating func leaseIdleConnection() -> (connection: Connection, id: ConnectionID)? {
-        guard !isShutdown, let id = idle.last, case .idle(let connection) = slots[id] else { return nil }
-        idle.removeLast()
+        guard !isShutdown, let id = idle.popLast(), case .idle(let connection) = slots[id] else { return nil }
         slots[id] = .leased(connection)
         return (connection, id)
     }
