@@ -198,24 +198,59 @@ struct RedisBackendIntegrationTests {
 
     // MARK: Message bus
 
-    @Test func messageBusAcrossTwoClients() async throws {
-        let channel = TestRedis.prefix()
+    /// Runs `body` with the backends of two replicas, each on its own client of the same Redis.
+    func withTwoReplicas(_ body: @escaping @Sendable (_ a: Backends, _ b: Backends) async throws -> Void) async throws {
         try await TestRedis.withClient { clientA async throws in
             try await TestRedis.withClient { clientB async throws in
-                let backendsA = Backends.redis(client: clientA, keyRing: StaticKeyRing(keys: [.random()]))
-                let backendsB = Backends.redis(client: clientB, keyRing: StaticKeyRing(keys: [.random()]))
-                let received = try await backendsB.messageBus.subscribe(to: [channel]) { messages in
-                    try await backendsA.messageBus.publish([1, 2, 3], to: channel)
-                    try await backendsA.messageBus.publish([], to: channel)
-                    var all: [BusMessage] = []
-                    for await message in messages {
-                        all.append(message)
-                        if all.count == 2 { break }
-                    }
-                    return all
-                }
-                #expect(received == [BusMessage(channel: channel, payload: [1, 2, 3]), BusMessage(channel: channel, payload: [])])
+                try await body(
+                    Backends.redis(client: clientA, keyRing: StaticKeyRing(keys: [.random()])),
+                    Backends.redis(client: clientB, keyRing: StaticKeyRing(keys: [.random()]))
+                )
             }
+        }
+    }
+
+    @Test func messageBusAcrossTwoClients() async throws {
+        let channel = TestRedis.prefix()
+        try await withTwoReplicas { backendsA, backendsB in
+            let received = try await backendsB.messageBus.subscribe(to: [channel]) { messages in
+                try await backendsA.messageBus.publish([1, 2, 3], to: channel)
+                try await backendsA.messageBus.publish([], to: channel)
+                var all: [BusMessage] = []
+                for await message in messages {
+                    all.append(message)
+                    if all.count == 2 { break }
+                }
+                return all
+            }
+            #expect(received == [BusMessage(channel: channel, payload: [1, 2, 3]), BusMessage(channel: channel, payload: [])])
+        }
+    }
+
+    @Test func messageBusCallbacksAcrossTwoClients() async throws {
+        let channel = TestRedis.prefix()
+        try await withTwoReplicas { backendsA, backendsB in
+            let received = Mutex<[BusMessage]>([])
+            let (arrivals, arrived) = AsyncStream<Void>.makeStream()
+            try await backendsB.messageBus.subscribe(
+                to: [channel],
+                deliver: { message in
+                    received.withLock { $0.append(message) }
+                    arrived.yield()
+                },
+                onEnd: {}
+            ) {
+                // The subscription is confirmed before the body starts: nothing published now is missed.
+                try await backendsA.messageBus.publish([1, 2, 3], to: channel)
+                try await backendsA.messageBus.publish([9], to: channel + ":other")
+                try await backendsA.messageBus.publish([], to: channel)
+                var iterator = arrivals.makeAsyncIterator()
+                while received.withLock({ $0.count }) < 2 { _ = await iterator.next() }
+            }
+            // Removed with the body: a later message reaches no callback.
+            try await backendsA.messageBus.publish([4], to: channel)
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(received.withLock { $0 } == [BusMessage(channel: channel, payload: [1, 2, 3]), BusMessage(channel: channel, payload: [])])
         }
     }
 }

@@ -13,7 +13,7 @@ import Synchronization
 public final class MemoryMessageBus: MessageBus {
     struct State {
         var nextID = 0
-        var subscribers: [String: [Int: AsyncStream<BusMessage>.Continuation]] = [:]
+        var subscribers: [String: [Int: @Sendable (BusMessage) -> Void]] = [:]
     }
 
     private let state = Mutex(State())
@@ -34,7 +34,7 @@ public final class MemoryMessageBus: MessageBus {
     public func publish(_ payload: [UInt8], to channel: String) async throws {
         let targets = state.withLock { Array(($0.subscribers[channel] ?? [:]).values) }
         let message = BusMessage(channel: channel, payload: payload)
-        for continuation in targets { continuation.yield(message) }
+        for deliver in targets { deliver(message) }
     }
 
     public func subscribe<Result: Sendable>(
@@ -42,10 +42,22 @@ public final class MemoryMessageBus: MessageBus {
         _ body: (AsyncStream<BusMessage>) async throws -> Result
     ) async throws -> Result {
         let (stream, continuation) = AsyncStream<BusMessage>.makeStream(bufferingPolicy: .bufferingNewest(bufferSize))
+        defer { continuation.finish() }
+        return try await subscribe(to: channels, deliver: { continuation.yield($0) }, onEnd: {}) {
+            try await body(stream)
+        }
+    }
+
+    public func subscribe<Result: Sendable>(
+        to channels: [String],
+        deliver: @escaping @Sendable (BusMessage) -> Void,
+        onEnd: @escaping @Sendable () -> Void,
+        _ body: () async throws -> Result
+    ) async throws -> Result {
         let id = state.withLock { s in
             let id = s.nextID
             s.nextID += 1
-            for channel in channels { s.subscribers[channel, default: [:]][id] = continuation }
+            for channel in channels { s.subscribers[channel, default: [:]][id] = deliver }
             return id
         }
         defer {
@@ -55,8 +67,7 @@ public final class MemoryMessageBus: MessageBus {
                     if s.subscribers[channel]?.isEmpty == true { s.subscribers[channel] = nil }
                 }
             }
-            continuation.finish()
         }
-        return try await body(stream)
+        return try await body()
     }
 }

@@ -29,10 +29,49 @@ public protocol MessageBus: Service {
         to channels: [String],
         _ body: (AsyncStream<BusMessage>) async throws -> Result
     ) async throws -> Result
+
+    /// Subscribes to `channels` for the duration of `body`, handing each message to `deliver` as it arrives instead
+    /// of buffering it for a reader: a subscriber that needs no task of its own to read (an open
+    /// `subscriptions/listen` stream, of which a replica may hold tens of thousands) costs no more than its callbacks.
+    ///
+    /// The subscription is active before `body` starts and is removed when it returns or throws. A message published
+    /// while `body` is returning may still reach `deliver` just after, so `deliver` must tolerate a late call
+    /// (yielding to a finished `AsyncStream` continuation, for example, does nothing).
+    /// - Parameters:
+    ///   - channels: the channels.
+    ///   - deliver: called with every message, on whatever thread the bus delivers on; it must not block.
+    ///   - onEnd: called when the bus will deliver no more messages: when it shuts down while `body` runs, and
+    ///     (for some buses) once more as the subscription is removed after `body` returns.
+    ///   - body: runs while subscribed.
+    func subscribe<Result: Sendable>(
+        to channels: [String],
+        deliver: @escaping @Sendable (BusMessage) -> Void,
+        onEnd: @escaping @Sendable () -> Void,
+        _ body: () async throws -> Result
+    ) async throws -> Result
 }
 
 extension MessageBus {
     public func run() async throws {
         try? await gracefulShutdown()
+    }
+
+    /// A default for buses that only offer the stream: a child task reads the stream and calls `deliver`.
+    public func subscribe<Result: Sendable>(
+        to channels: [String],
+        deliver: @escaping @Sendable (BusMessage) -> Void,
+        onEnd: @escaping @Sendable () -> Void,
+        _ body: () async throws -> Result
+    ) async throws -> Result {
+        try await subscribe(to: channels) { messages in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await message in messages { deliver(message) }
+                    if !Task.isCancelled { onEnd() }
+                }
+                defer { group.cancelAll() }
+                return try await body()
+            }
+        }
     }
 }

@@ -39,4 +39,18 @@ public struct RedisMessageBus: MessageBus {
             body
         )
     }
+
+    public func subscribe<Result: Sendable>(
+        to channels: [String],
+        deliver: @escaping @Sendable (BusMessage) -> Void,
+        onEnd: @escaping @Sendable () -> Void,
+        _ body: () async throws -> Result
+    ) async throws -> Result {
+        try await client.subscriptions.withSubscription(
+            to: channels,
+            deliver: { deliver(BusMessage(channel: $0.channel, payload: Array($0.payload.readableBytesView))) },
+            finish: onEnd,
+            body
+        )
+    }
 }
