@@ -6,7 +6,8 @@
 public import Hummingbird
 import HTTPTypes
 public import MCPServer
-import NIOCore
+public import NIOCore
+import NIOPosix
 import Synchronization
 
 /// The Streamable HTTP edge of an ``MCPServer``: routes, header and body checks, JSON or SSE responses.
@@ -15,11 +16,23 @@ public struct MCPHTTPEndpoint: Sendable {
     public let server: MCPServer
     /// The edge's configuration.
     public let configuration: MCPHTTPConfiguration
+    /// Where the keep-alive timers of open `subscriptions/listen` streams are scheduled.
+    public let eventLoopGroup: any EventLoopGroup
 
     /// Creates an endpoint.
-    public init(server: MCPServer, configuration: MCPHTTPConfiguration = MCPHTTPConfiguration()) {
+    /// - Parameters:
+    ///   - server: the runtime requests are handed to.
+    ///   - configuration: the edge's configuration.
+    ///   - eventLoopGroup: where listen streams schedule their keep-alive timers: pass the group the HTTP server
+    ///     runs on. `nil` (the default) means SwiftNIO's singleton group, which is Hummingbird's default too.
+    public init(
+        server: MCPServer,
+        configuration: MCPHTTPConfiguration = MCPHTTPConfiguration(),
+        eventLoopGroup: (any EventLoopGroup)? = nil
+    ) {
         self.server = server
         self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton
     }
 
     /// Adds the MCP endpoint plus `/healthz` and `/readyz` to `router`.
@@ -85,6 +98,7 @@ public struct MCPHTTPEndpoint: Sendable {
             return try await handleLegacyPost(message, headers: request.headers, principal: principal, request: request)
         case .modern(let id, let method, let params, let streams):
             let call = IncomingRequest(id: id, method: method, params: params, principal: principal)
+            if method == "subscriptions/listen" { return listenResponse(call, request: request) }
             if streams { return try await streamingResponse(call, request: request) }
             guard let response = await server.handle(call, sink: DiscardingSink()) else { throw CancellationError() }
             return jsonResponse(response)
@@ -334,6 +348,72 @@ public struct MCPHTTPEndpoint: Sendable {
         }
     }
 
+    /// Serves `subscriptions/listen`: a `400`-class JSON error if the request is refused, otherwise an SSE stream
+    /// that starts with the acknowledgement.
+    ///
+    /// A replica may hold tens of thousands of these streams, so each costs as little as the stack allows: it runs
+    /// in the connection's own task (plus the inbound-close watch), with no handler task and no timer task. Bus
+    /// messages, the drain and the keep-alive ticks (a SwiftNIO repeated task, not a Swift task) all feed one
+    /// buffered stream that the connection's task writes out.
+    @inline(never)
+    func listenResponse(_ call: IncomingRequest, request: Request) -> Response {
+        let subscription: ListenSubscription
+        do throws(JSONRPCError) {
+            subscription = try server.acceptListen(call)
+        } catch {
+            return jsonResponse(JSONRPCMessage.errorResponse(id: call.id, error: error).json)
+        }
+        let server = self.server
+        let keepAlive = TimeAmount(configuration.keepAliveInterval)
+        let eventLoop = eventLoopGroup.any()
+        let (events, continuation) = AsyncStream<ListenEvent>.makeStream(bufferingPolicy: .bufferingNewest(MCPServer.listenBufferSize))
+        return sseResponse(request: request, onInboundClosed: { continuation.finish() }) { writer in
+            let ticker = eventLoop.scheduleRepeatedTask(initialDelay: keepAlive, delay: keepAlive) { _ in
+                continuation.yield(.keepAlive)
+            }
+            defer {
+                ticker.cancel()
+                continuation.finish()
+            }
+            try await server.withListen(subscription, deliver: { continuation.yield($0) }) {
+                try await writer.write(SSE.frame(subscription.acknowledgement))
+                for await event in events {
+                    switch event {
+                    case .notification(let message): try await writer.write(SSE.frame(message))
+                    case .keepAlive: try await writer.write(SSE.keepAlive)
+                    case .drained: return try await writer.write(SSE.frame(subscription.finalResponse))
+                    case .ended: return
+                    }
+                }
+            }
+        }
+    }
+
+    /// An SSE response whose body `write` writes, then finishes. When the edge watches for the client going away
+    /// (``MCPHTTPConfiguration/cancelOnInboundClose``), `onInboundClosed` runs as soon as the connection's inbound
+    /// side closes, and must make `write` return.
+    func sseResponse(
+        request: Request,
+        onInboundClosed: @escaping @Sendable () -> Void,
+        _ write: @escaping @concurrent @Sendable (inout any ResponseBodyWriter) async throws -> Void
+    ) -> Response {
+        let watchInbound = configuration.cancelOnInboundClose
+        return sseResponse(
+            ResponseBody { writer in
+                if watchInbound {
+                    try await request.body.consumeWithInboundCloseHandler { _ in
+                        try await write(&writer)
+                    } onInboundClosed: {
+                        onInboundClosed()
+                    }
+                } else {
+                    try await write(&writer)
+                }
+                try await writer.finish(nil)
+            }
+        )
+    }
+
     /// The SSE response of a streaming handler, once its first event is in: `first`, then the rest of `events`.
     /// Not inlined into ``streamingResponse(_:request:)``, whose async frame lives as long as the stream.
     @inline(never)
@@ -344,41 +424,21 @@ public struct MCPHTTPEndpoint: Sendable {
         task: Task<Void, Never>,
         timer: Task<Void, Never>
     ) -> Response {
-        var headers = HTTPFields()
-        headers[.contentType] = "text/event-stream"
-        headers[.cacheControl] = "no-cache"
-        headers[.xAccelBuffering] = "no"
-        let watchInbound = configuration.cancelOnInboundClose
-        // Watching for the client to go away consumes the connection: say so, so clients do not reuse it.
-        if watchInbound { headers[.connection] = "close" }
-        let body = ResponseBody { writer in
+        sseResponse(request: request, onInboundClosed: { task.cancel() }) { writer in
             defer {
                 task.cancel()
                 timer.cancel()
             }
-            let writeAll: @concurrent @Sendable (inout any ResponseBodyWriter) async throws -> Void = { writer in
-                if case .message(let m) = first { try await writer.write(SSE.frame(m)) }
-                for await event in events {
-                    switch event {
-                    case .message(let m): try await writer.write(SSE.frame(m))
-                    case .final(let m): try await writer.write(SSE.frame(m))
-                    case .keepAlive: try await writer.write(SSE.keepAlive)
-                    case .startStream: try await writer.write(SSE.keepAlive)
-                    }
+            if case .message(let m) = first { try await writer.write(SSE.frame(m)) }
+            for await event in events {
+                switch event {
+                case .message(let m): try await writer.write(SSE.frame(m))
+                case .final(let m): try await writer.write(SSE.frame(m))
+                case .keepAlive: try await writer.write(SSE.keepAlive)
+                case .startStream: try await writer.write(SSE.keepAlive)
                 }
             }
-            if watchInbound {
-                try await request.body.consumeWithInboundCloseHandler { _ in
-                    try await writeAll(&writer)
-                } onInboundClosed: {
-                    task.cancel()
-                }
-            } else {
-                try await writeAll(&writer)
-            }
-            try await writer.finish(nil)
         }
-        return Response(status: .ok, headers: headers, body: body)
     }
 }
 

@@ -11,6 +11,7 @@ import MCPServer
 import MCPServerHTTP
 import MCPServerTesting
 import NIOCore
+import NIOPosix
 import Testing
 
 func demoServer() -> MCPServer {
@@ -233,30 +234,79 @@ struct HTTPEdgeTests {
             #expect(r.final?["id"] == "L1")
         }
     }
-}
 
-/// A session store whose backend is unreachable.
-final class UnreachableStore: SessionStore {
-    struct Down: Error {}
-    func get(_ key: String) async throws -> VersionedValue? { throw Down() }
-    func create(_ key: String, value: JSONValue, ttl: Duration) async throws -> UInt64? { throw Down() }
-    func set(_ key: String, value: JSONValue, ttl: Duration) async throws -> UInt64 { throw Down() }
-    func compareAndSet(_ key: String, value: JSONValue, expectedVersion: UInt64, ttl: Duration) async throws -> UInt64? { throw Down() }
-    func touch(_ key: String, ttl: Duration) async throws -> Bool { throw Down() }
-    func delete(_ key: String) async throws { throw Down() }
-}
+    @Test func listenStreamCarriesKeepAlivesBetweenNotifications() async throws {
+        let server = demoServer()
+        try await server.withTestClient(mode: .live, configuration: MCPHTTPConfiguration(keepAliveInterval: .milliseconds(40))) { client in
+            async let listen = client.request(
+                "subscriptions/listen", params: ["notifications": ["toolsListChanged": true]], id: .string("K1")
+            )
+            while server.statistics.openListenStreams == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            try await Task.sleep(for: .milliseconds(300))
+            server.beginDraining()
+            let r = try await listen
+            #expect(r.isEventStream)
+            let text = String(buffer: r.body)
+            // Every 40 ms for 300 ms: a loaded machine may fire fewer, but not none.
+            #expect(text.components(separatedBy: ": keep-alive\n\n").count - 1 >= 2)
+            #expect(r.messages.map { $0["method"]?.stringValue ?? "result" } == ["notifications/subscriptions/acknowledged", "result"])
+            #expect(server.statistics.openListenStreams == 0)
+        }
+    }
 
-@Suite("Readiness")
-struct ReadinessTests {
-    @Test func notReadyWhenTheBackendIsDown() async throws {
-        var backends = Backends.inMemory()
-        backends.sessionStore = UnreachableStore()
-        let server = MCPServer(configuration: MCPServerConfiguration(name: "t", version: "1"), backends: backends)
+    @Test func listenRefusalsAreJSONErrorsAndOpenNothing() async throws {
+        let server = demoServer()
         try await server.withTestClient { client in
-            let ready = try await client.client.executeRequest(uri: "/readyz", method: .get, headers: [:], body: nil)
-            #expect(ready.status == .serviceUnavailable)
-            let health = try await client.client.executeRequest(uri: "/healthz", method: .get, headers: [:], body: nil)
-            #expect(health.status == .ok)
+            let bad = try await client.request("subscriptions/listen", params: ["notifications": ["toolsListChanged": "yes"]], id: .int(7))
+            #expect(!bad.isEventStream)
+            // Invalid params travel in a 200, as for every method (only envelope and header errors change the status).
+            #expect(bad.status == .ok)
+            #expect(bad.error?["code"] == -32602)
+            #expect(bad.error?["message"] == "Invalid params: notifications.toolsListChanged must be a boolean")
+            #expect(bad.final?["id"] == 7)
+            let missing = try await client.request("subscriptions/listen", params: [:], id: .int(8))
+            #expect(missing.error?["code"] == -32602)
+            server.beginDraining()
+            let draining = try await client.request("subscriptions/listen", params: ["notifications": ["toolsListChanged": true]], id: .int(9))
+            #expect(!draining.isEventStream)
+            #expect(draining.error?["code"] == -32603)
+            #expect(server.statistics.openListenStreams == 0)
+            #expect((server.backends.messageBus as? MemoryMessageBus)?.subscriberCount("mcp:list_changed:tools") == 0)
+        }
+    }
+
+    @Test func listenStreamEndsWhenTheClientLeaves() async throws {
+        let server = demoServer()
+        try await server.withTestClient(mode: .live) { client in
+            let port = try #require(client.client.port)
+            let bus = try #require(server.backends.messageBus as? MemoryMessageBus)
+            // A raw socket, so that leaving means closing the connection with the stream still open.
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+                }
+            let body = #"{"jsonrpc":"2.0","id":"G1","method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true},"#
+                + #""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#
+            let request = "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + "Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\n"
+                + "Mcp-Method: subscriptions/listen\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            let received = try await channel.executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(string: request))
+                var received = ""
+                for try await chunk in inbound {
+                    received += String(buffer: chunk)
+                    if received.contains("notifications/subscriptions/acknowledged") { break }
+                }
+                #expect(server.statistics.openListenStreams == 1)
+                #expect(bus.subscriberCount("mcp:list_changed:tools") == 1)
+                return received
+            }
+            #expect(received.hasPrefix("HTTP/1.1 200"))
+            // The connection is closed: the inbound-close watch ends the stream and removes its subscription.
+            let deadline = ContinuousClock.now + .seconds(5)
+            while server.statistics.openListenStreams > 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(server.statistics.openListenStreams == 0)
+            #expect(bus.subscriberCount("mcp:list_changed:tools") == 0)
         }
     }
 }

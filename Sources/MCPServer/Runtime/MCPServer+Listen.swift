@@ -3,12 +3,49 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 
+import ServiceLifecycle
+
+/// What an open `subscriptions/listen` stream carries, in order.
+package enum ListenEvent: Sendable {
+    /// A notification that matches the stream's filter.
+    case notification(JSONValue)
+    /// A keep-alive tick: the transport adds these; the runtime never sends one.
+    case keepAlive
+    /// The server is draining: the stream ends with ``ListenSubscription/finalResponse``.
+    case drained
+    /// The message bus ended the subscription (it is shutting down): the stream ends with no response.
+    case ended
+}
+
+/// An accepted `subscriptions/listen` request whose subscription is not open yet.
+package struct ListenSubscription: Sendable {
+    /// The bus channels the filter needs.
+    let channels: [String]
+    /// The resource URIs the client subscribed to.
+    let uris: Set<String>
+    /// `{"io.modelcontextprotocol/subscriptionId": <request id>}`, the `_meta` of every message of the stream.
+    let meta: JSONValue
+    /// The `notifications/subscriptions/acknowledged` message that opens the stream.
+    package let acknowledgement: JSONValue
+    /// The response that ends the stream when the server drains.
+    package let finalResponse: JSONValue
+}
+
 extension MCPServer {
-    /// Serves `subscriptions/listen`: acknowledges the filter, then forwards matching bus notifications until the
-    /// client closes the stream (no response) or the server drains (a final `complete` result).
-    func listen(_ request: IncomingRequest, meta: RequestMeta, sink: any MessageSink) async throws -> JSONValue {
+    /// How many notifications one listen stream buffers for a slow client; beyond that the oldest are dropped.
+    package static let listenBufferSize = 4096
+
+    /// Checks a `subscriptions/listen` request (its `_meta`, its filter, and that the server is not draining)
+    /// without opening anything; ``withListen(_:deliver:_:)`` opens it.
+    package func acceptListen(_ request: IncomingRequest) throws(JSONRPCError) -> ListenSubscription {
+        _ = try parseModernMeta(request.params)
+        return try listenSubscription(request)
+    }
+
+    /// Reads the filter of a `subscriptions/listen` request.
+    func listenSubscription(_ request: IncomingRequest) throws(JSONRPCError) -> ListenSubscription {
         guard case .object(let filter)? = request.params["notifications"] else {
-            throw JSONRPCError.invalidParams("subscriptions/listen needs a \"notifications\" filter object")
+            throw .invalidParams("subscriptions/listen needs a \"notifications\" filter object")
         }
         func flag(_ key: String) throws(JSONRPCError) -> Bool {
             guard let v = filter[key] else { return false }
@@ -17,9 +54,9 @@ extension MCPServer {
         }
         var uris: Set<String> = []
         if let list = filter["resourceSubscriptions"] {
-            guard case .array(let items) = list else { throw JSONRPCError.invalidParams("resourceSubscriptions must be an array") }
+            guard case .array(let items) = list else { throw .invalidParams("resourceSubscriptions must be an array") }
             for item in items {
-                guard case .string(let uri) = item else { throw JSONRPCError.invalidParams("resourceSubscriptions must hold strings") }
+                guard case .string(let uri) = item else { throw .invalidParams("resourceSubscriptions must hold strings") }
                 uris.insert(uri)
             }
         }
@@ -28,7 +65,7 @@ extension MCPServer {
         let prompts = try flag("promptsListChanged") && caps["prompts"] != nil
         let resourcesList = try flag("resourcesListChanged") && caps["resources"] != nil
         if caps["resources"] == nil { uris = [] }
-        if isDraining { throw JSONRPCError.internalError("server is shutting down; reconnect to another replica") }
+        if isDraining { throw .internalError("server is shutting down; reconnect to another replica") }
 
         var acknowledged: [String: JSONValue] = [:]
         var channels: [String] = []
@@ -48,36 +85,78 @@ extension MCPServer {
             acknowledged["resourceSubscriptions"] = .array(uris.sorted().map { .string($0) })
             channels.append(Self.resourceUpdatedChannel)
         }
-        let subscriptionMeta: JSONValue = [MetaKey.subscriptionID: request.id.json]
-        let subscribedURIs = uris
-        stats.withLock { $0.openListenStreams += 1 }
-        defer { stats.withLock { $0.openListenStreams -= 1 } }
-
-        let drained = try await backends.messageBus.subscribe(to: channels) { messages -> Bool in
-            // The subscription is live before the acknowledgement goes out, so nothing published after it is missed.
-            try await sink.send([
+        let meta: JSONValue = [MetaKey.subscriptionID: request.id.json]
+        return ListenSubscription(
+            channels: channels,
+            uris: uris,
+            meta: meta,
+            acknowledgement: [
                 "jsonrpc": "2.0",
                 "method": "notifications/subscriptions/acknowledged",
-                "params": ["_meta": subscriptionMeta, "notifications": .object(acknowledged)],
-            ])
-            return try await withThrowingTaskGroup(of: Bool.self) { group in
-                group.addTask {
-                    for await message in messages {
-                        guard let notification = Self.notification(for: message, uris: subscribedURIs, meta: subscriptionMeta) else { continue }
-                        try await sink.send(notification)
-                    }
-                    return false
-                }
-                group.addTask {
-                    await self.waitForDrain()
-                    return true
-                }
-                defer { group.cancelAll() }
-                return try await group.next() ?? false
+                "params": ["_meta": meta, "notifications": .object(acknowledged)],
+            ],
+            finalResponse: ["jsonrpc": "2.0", "id": request.id.json, "result": complete(["_meta": meta])]
+        )
+    }
+
+    /// Opens an accepted listen stream's subscription and runs `body` while it is open.
+    ///
+    /// Events reach `deliver` as they happen, on whatever thread raised them, so a stream needs no task of its own
+    /// beyond the one that runs `body`: matching bus messages as ``ListenEvent/notification(_:)``, then
+    /// ``ListenEvent/drained`` once the server drains (at once if it already is), or ``ListenEvent/ended`` if the bus
+    /// ends first. The subscription is live before `body` starts, so a `body` that sends the acknowledgement first
+    /// misses nothing published after it. Graceful shutdown of the calling task's service drains the server too.
+    /// - Parameters:
+    ///   - subscription: what ``acceptListen(_:)`` accepted.
+    ///   - deliver: receives the events; must not block, and must tolerate a call after `body` has returned.
+    ///   - body: sends the acknowledgement, then the events, until it sees the end or the client goes away.
+    package func withListen<Result: Sendable>(
+        _ subscription: ListenSubscription,
+        deliver: @escaping @Sendable (ListenEvent) -> Void,
+        _ body: @concurrent () async throws -> Result
+    ) async throws -> Result {
+        stats.withLock { $0.openListenStreams += 1 }
+        defer { stats.withLock { $0.openListenStreams -= 1 } }
+        let uris = subscription.uris
+        let meta = subscription.meta
+        return try await withGracefulShutdownHandler {
+            try await backends.messageBus.subscribe(
+                to: subscription.channels,
+                deliver: { message in
+                    if let notification = Self.notification(for: message, uris: uris, meta: meta) { deliver(.notification(notification)) }
+                },
+                onEnd: { deliver(.ended) }
+            ) {
+                let drainHandler = onDrain { deliver(.drained) }
+                defer { removeDrainHandler(drainHandler) }
+                return try await body()
             }
+        } onGracefulShutdown: {
+            self.beginDraining()
+        }
+    }
+
+    /// Serves `subscriptions/listen` through a ``MessageSink``: acknowledges the filter, then forwards matching bus
+    /// notifications until the client closes the stream (no response) or the server drains (a final `complete`
+    /// result). The HTTP edge serves listen streams through ``withListen(_:deliver:_:)`` directly.
+    func listen(_ request: IncomingRequest, meta: RequestMeta, sink: any MessageSink) async throws -> JSONValue {
+        let subscription = try listenSubscription(request)
+        let (events, continuation) = AsyncStream<ListenEvent>.makeStream(bufferingPolicy: .bufferingNewest(Self.listenBufferSize))
+        defer { continuation.finish() }
+        let drained = try await withListen(subscription, deliver: { continuation.yield($0) }) { () async throws -> Bool in
+            try await sink.send(subscription.acknowledgement)
+            for await event in events {
+                switch event {
+                case .notification(let notification): try await sink.send(notification)
+                case .keepAlive: continue
+                case .drained: return true
+                case .ended: return false
+                }
+            }
+            return false
         }
         guard drained else { throw CancellationError() }
-        return complete(["_meta": subscriptionMeta])
+        return complete(["_meta": subscription.meta])
     }
 
     /// The notification a bus message means for a subscriber of `uris`, or `nil` when it is not for it.

@@ -94,7 +94,8 @@ public final class MCPServer: Service, Sendable {
     struct DrainState {
         var draining = false
         var nextID = 0
-        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        /// What to do when draining begins: resume a waiter, end a listen stream.
+        var handlers: [Int: @Sendable () -> Void] = [:]
     }
 
     /// The configuration.
@@ -384,13 +385,34 @@ public final class MCPServer: Service, Sendable {
 
     /// Ends every open `subscriptions/listen` stream with a final result and refuses new ones.
     public func beginDraining() {
-        let waiters = drainState.withLock { s -> [CheckedContinuation<Void, Never>] in
+        let handlers = drainState.withLock { s -> [@Sendable () -> Void] in
             s.draining = true
-            let w = Array(s.waiters.values)
-            s.waiters = [:]
-            return w
+            let h = Array(s.handlers.values)
+            s.handlers = [:]
+            return h
         }
-        for w in waiters { w.resume() }
+        for handler in handlers { handler() }
+    }
+
+    /// Registers `handler` to run once when draining begins, or runs it at once if it has.
+    /// - Returns: the id for ``removeDrainHandler(_:)``, or `nil` when it already ran.
+    func onDrain(_ handler: @escaping @Sendable () -> Void) -> Int? {
+        let id = drainState.withLock { s -> Int? in
+            guard !s.draining else { return nil }
+            s.nextID += 1
+            s.handlers[s.nextID] = handler
+            return s.nextID
+        }
+        if id == nil { handler() }
+        return id
+    }
+
+    /// Removes a handler that ``onDrain(_:)`` registered, if it has not run.
+    /// - Returns: the handler, when it was still registered.
+    @discardableResult
+    func removeDrainHandler(_ id: Int?) -> (@Sendable () -> Void)? {
+        guard let id else { return nil }
+        return drainState.withLock { $0.handlers.removeValue(forKey: id) }
     }
 
     /// Whether the server is draining.
@@ -407,22 +429,20 @@ public final class MCPServer: Service, Sendable {
     }
 
     private func waitForDrainSignal() async {
-        let id = drainState.withLock { s -> Int in
-            s.nextID += 1
-            return s.nextID
-        }
+        let id = Mutex<Int?>(nil)
         await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let resumeNow = drainState.withLock { s -> Bool in
-                    if s.draining || Task.isCancelled { return true }
-                    s.waiters[id] = c
+                // Checked under the lock that the cancellation handler takes, so a cancel is never missed.
+                let cancelled = id.withLock { id -> Bool in
+                    guard !Task.isCancelled else { return true }
+                    id = onDrain { c.resume() }
                     return false
                 }
-                if resumeNow { c.resume() }
+                if cancelled { c.resume() }
             }
         } onCancel: {
-            let c = drainState.withLock { $0.waiters.removeValue(forKey: id) }
-            c?.resume()
+            // Once registered, the handler runs exactly once: here, or when draining begins.
+            id.withLock { removeDrainHandler($0) }?()
         }
     }
 }
