@@ -9,6 +9,9 @@ Standard library only. Each subcommand prints progress to stderr and one line to
             reports the replica's RSS growth and Redis used_memory / keys per session
   listen    --url U --server-pid P [--count 10000] [--warmup 200] [--hold 3]
             opens 2026-07-28 subscriptions/listen streams, waits for every acknowledgement, reports RSS per stream
+  idle      --url U --server-pid P [--count 10000] [--warmup 200] [--hold 3]
+            opens keep-alive connections that each serve one 2026-07-28 tools/call echo and then stay open, idle;
+            reports RSS per connection (against `raw`: the HTTP stack's own cost of an open connection)
   ask       --url-a A --url-b B [--rounds 200] [--warmup 20]
             a 2025-11-25 session; tools/call `ask` on replica A, whose elicitation request is answered on A (same)
             or on B (other), alternately; reports the round-trip p50/p90 of both and the added latency
@@ -237,35 +240,63 @@ async def open_listen(url, sem):
         raise HTTPError("listen: stream ended before the acknowledgement")
 
 
-async def open_listens(url, count):
+ECHO_BODY = json.dumps({
+    "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+    "params": {"name": "echo", "arguments": {"text": "hello"},
+               "_meta": {"io.modelcontextprotocol/protocolVersion": MODERN,
+                         "io.modelcontextprotocol/clientCapabilities": {}}},
+}).encode()
+ECHO_HEADERS = json_headers({"MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/call", "Mcp-Name": "echo"})
+
+
+async def open_idle(url, sem):
+    """A keep-alive connection that has served one 2026-07-28 `tools/call echo` and stays open, idle."""
+    async with sem:
+        conn = await Conn(url).open()
+        status, _, _ = await conn.request("POST", ECHO_HEADERS, ECHO_BODY)
+        if status != 200:
+            raise HTTPError(f"echo: HTTP {status}")
+        return conn
+
+
+async def open_many(opener, url, count):
     sem = asyncio.Semaphore(256)
-    results = await asyncio.gather(*(open_listen(url, sem) for _ in range(count)), return_exceptions=True)
+    results = await asyncio.gather(*(opener(url, sem) for _ in range(count)), return_exceptions=True)
     conns = [r for r in results if isinstance(r, Conn)]
     errors = [r for r in results if not isinstance(r, Conn)]
     if errors:
-        log(f"{len(errors)} listen streams failed, e.g. {errors[0]!r}")
+        log(f"{len(errors)} connections failed, e.g. {errors[0]!r}")
     return conns, len(errors)
 
 
-async def cmd_listen(a):
-    warm, _ = await open_listens(a.url, a.warmup)
+async def rss_per_connection(a, opener, noun):
+    """Warms up, then opens --count connections with `opener` and reports the server's RSS growth per connection."""
+    warm, _ = await open_many(opener, a.url, a.warmup)
     for c in warm:
         c.close()
     await asyncio.sleep(1)
     rss0 = rss_kib(a.server_pid)
     t0 = time.monotonic()
-    conns, errors = await open_listens(a.url, a.count)
+    conns, errors = await open_many(opener, a.url, a.count)
     elapsed = time.monotonic() - t0
     await asyncio.sleep(a.hold)
     rss1 = rss_kib(a.server_pid)
     for c in conns:
         c.close()
     result = {
-        "streams": len(conns), "errors": errors, "seconds_to_open": round(elapsed, 2),
+        noun: len(conns), "errors": errors, "seconds_to_open": round(elapsed, 2),
         "rss_before_kib": rss0, "rss_after_kib": rss1,
-        "rss_per_stream_kib": round((rss1 - rss0) / max(len(conns), 1), 2),
+        f"rss_per_{noun[:-1]}_kib": round((rss1 - rss0) / max(len(conns), 1), 2),
     }
     print("PROBE_RESULT " + json.dumps(result), flush=True)
+
+
+async def cmd_listen(a):
+    await rss_per_connection(a, open_listen, "streams")
+
+
+async def cmd_idle(a):
+    await rss_per_connection(a, open_idle, "connections")
 
 
 async def ask_round(url_a, answer_conn, session, n):
@@ -388,12 +419,13 @@ def main():
     s.add_argument("--count", type=int, default=10000)
     s.add_argument("--warmup", type=int, default=500)
     s.add_argument("--connections", type=int, default=32)
-    s = sub.add_parser("listen")
-    s.add_argument("--url", required=True)
-    s.add_argument("--server-pid", type=int, required=True)
-    s.add_argument("--count", type=int, default=10000)
-    s.add_argument("--warmup", type=int, default=200)
-    s.add_argument("--hold", type=float, default=3)
+    for name in ("listen", "idle"):
+        s = sub.add_parser(name)
+        s.add_argument("--url", required=True)
+        s.add_argument("--server-pid", type=int, required=True)
+        s.add_argument("--count", type=int, default=10000)
+        s.add_argument("--warmup", type=int, default=200)
+        s.add_argument("--hold", type=float, default=3)
     s = sub.add_parser("ask")
     s.add_argument("--url-a", required=True)
     s.add_argument("--url-b", required=True)
@@ -404,7 +436,8 @@ def main():
     s.add_argument("--steps", type=int, default=1000)
     s.add_argument("--repeat", type=int, default=10)
     a = p.parse_args()
-    asyncio.run({"sessions": cmd_sessions, "listen": cmd_listen, "ask": cmd_ask, "replay": cmd_replay}[a.cmd](a))
+    asyncio.run({"sessions": cmd_sessions, "listen": cmd_listen, "idle": cmd_idle, "ask": cmd_ask,
+                 "replay": cmd_replay}[a.cmd](a))
 
 
 if __name__ == "__main__":

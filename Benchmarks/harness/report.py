@@ -218,6 +218,11 @@ def main():
         check(f"{p['streams']:,} open listen streams: RSS per stream", f"{p['rss_per_stream_kib']:.1f} KiB"
               + (f", {p['errors']} failed" if p["errors"] else ""), "≤ 16 KiB", p["rss_per_stream_kib"] <= 16,
               f"{p['rss_per_stream_kib'] / 16:.1f}× the target" if p["rss_per_stream_kib"] > 16 else "")
+    for name, what in (("idle-raw", "raw"), ("idle-modern", "modern")):
+        p = probes.get(name)
+        if p:
+            check(f"  for scale: {p['connections']:,} idle keep-alive connections on {what}: RSS per connection",
+                  f"{p['rss_per_connection_kib']:.1f} KiB" + (f", {p['errors']} failed" if p["errors"] else ""), "-", None)
     p = probes.get("ask")
     if p:
         check("cross-replica ask: added p50", f"{p['added_p50_ms']:.2f} ms (same {p['same_p50_ms']:.2f}, "
