@@ -381,7 +381,7 @@ public struct MCPHTTPEndpoint: Sendable {
                     switch event {
                     case .notification(let message): try await writer.write(SSE.frame(message))
                     case .keepAlive: try await writer.write(SSE.keepAlive)
-                    case .drained: return try await writer.write(SSE.frame(subscription.finalResponse))
+                    case .drained: return try await writer.write(SSE.frame(server.listenFinalResponse(subscription)))
                     case .ended: return
                     }
                 }

@@ -11,24 +11,39 @@ package enum ListenEvent: Sendable {
     case notification(JSONValue)
     /// A keep-alive tick: the transport adds these; the runtime never sends one.
     case keepAlive
-    /// The server is draining: the stream ends with ``ListenSubscription/finalResponse``.
+    /// The server is draining: the stream ends with ``MCPServer/listenFinalResponse(_:)``.
     case drained
     /// The message bus ended the subscription (it is shutting down): the stream ends with no response.
     case ended
 }
 
 /// An accepted `subscriptions/listen` request whose subscription is not open yet.
+///
+/// It lives as long as the stream, so it keeps only what it needs to rebuild its messages, not the messages.
 package struct ListenSubscription: Sendable {
+    /// The listen request's id, which names the subscription.
+    let id: JSONRPCRequestID
     /// The bus channels the filter needs.
     let channels: [String]
-    /// The resource URIs the client subscribed to.
+    /// The resource URIs the client subscribed to (empty when the server has no resources).
     let uris: Set<String>
+    /// The list-changed kinds acknowledged: `toolsListChanged`, `promptsListChanged`, `resourcesListChanged`.
+    let listChanged: [String]
+
     /// `{"io.modelcontextprotocol/subscriptionId": <request id>}`, the `_meta` of every message of the stream.
-    let meta: JSONValue
+    var meta: JSONValue { [MetaKey.subscriptionID: id.json] }
+
     /// The `notifications/subscriptions/acknowledged` message that opens the stream.
-    package let acknowledgement: JSONValue
-    /// The response that ends the stream when the server drains.
-    package let finalResponse: JSONValue
+    package var acknowledgement: JSONValue {
+        var acknowledged: [String: JSONValue] = [:]
+        for kind in listChanged { acknowledged[kind] = true }
+        if !uris.isEmpty { acknowledged["resourceSubscriptions"] = .array(uris.sorted().map { .string($0) }) }
+        return [
+            "jsonrpc": "2.0",
+            "method": "notifications/subscriptions/acknowledged",
+            "params": ["_meta": meta, "notifications": .object(acknowledged)],
+        ]
+    }
 }
 
 extension MCPServer {
@@ -67,36 +82,27 @@ extension MCPServer {
         if caps["resources"] == nil { uris = [] }
         if isDraining { throw .internalError("server is shutting down; reconnect to another replica") }
 
-        var acknowledged: [String: JSONValue] = [:]
+        var listChanged: [String] = []
         var channels: [String] = []
         if tools {
-            acknowledged["toolsListChanged"] = true
+            listChanged.append("toolsListChanged")
             channels.append(Self.toolsListChangedChannel)
         }
         if prompts {
-            acknowledged["promptsListChanged"] = true
+            listChanged.append("promptsListChanged")
             channels.append(Self.promptsListChangedChannel)
         }
         if resourcesList {
-            acknowledged["resourcesListChanged"] = true
+            listChanged.append("resourcesListChanged")
             channels.append(Self.resourcesListChangedChannel)
         }
-        if !uris.isEmpty {
-            acknowledged["resourceSubscriptions"] = .array(uris.sorted().map { .string($0) })
-            channels.append(Self.resourceUpdatedChannel)
-        }
-        let meta: JSONValue = [MetaKey.subscriptionID: request.id.json]
-        return ListenSubscription(
-            channels: channels,
-            uris: uris,
-            meta: meta,
-            acknowledgement: [
-                "jsonrpc": "2.0",
-                "method": "notifications/subscriptions/acknowledged",
-                "params": ["_meta": meta, "notifications": .object(acknowledged)],
-            ],
-            finalResponse: ["jsonrpc": "2.0", "id": request.id.json, "result": complete(["_meta": meta])]
-        )
+        if !uris.isEmpty { channels.append(Self.resourceUpdatedChannel) }
+        return ListenSubscription(id: request.id, channels: channels, uris: uris, listChanged: listChanged)
+    }
+
+    /// The response that ends a listen stream when the server drains: a `complete` result.
+    package func listenFinalResponse(_ subscription: ListenSubscription) -> JSONValue {
+        ["jsonrpc": "2.0", "id": subscription.id.json, "result": complete(["_meta": subscription.meta])]
     }
 
     /// Opens an accepted listen stream's subscription and runs `body` while it is open.
@@ -118,11 +124,12 @@ extension MCPServer {
         stats.withLock { $0.openListenStreams += 1 }
         defer { stats.withLock { $0.openListenStreams -= 1 } }
         let uris = subscription.uris
-        let meta = subscription.meta
+        let id = subscription.id
         return try await withGracefulShutdownHandler {
             try await backends.messageBus.subscribe(
                 to: subscription.channels,
                 deliver: { message in
+                    let meta: JSONValue = [MetaKey.subscriptionID: id.json]
                     if let notification = Self.notification(for: message, uris: uris, meta: meta) { deliver(.notification(notification)) }
                 },
                 onEnd: { deliver(.ended) }
