@@ -220,7 +220,10 @@ struct HTTPEdgeTests {
             async let listen = client.request(
                 "subscriptions/listen", params: ["notifications": ["resourceSubscriptions": ["demo://counter"]]], id: .string("L1")
             )
-            while server.statistics.openListenStreams == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            // The subscription, not just the stream, must be open before anything is published.
+            while (server.backends.messageBus as? MemoryMessageBus)?.subscriberCount("mcp:resources:updated") == 0 {
+                try await Task.sleep(for: .milliseconds(10))
+            }
             // The live test client has one connection, busy with the stream: publish in process.
             try await server.notifyResourceUpdated(uri: "demo://other")
             try await server.notifyResourceUpdated(uri: "demo://counter")
@@ -235,21 +238,48 @@ struct HTTPEdgeTests {
         }
     }
 
-    @Test func listenStreamCarriesKeepAlivesBetweenNotifications() async throws {
+    @Test(.timeLimit(.minutes(1)))
+    func listenStreamSendsTheAcknowledgementFirstThenKeepAlivesAndNotifications() async throws {
         let server = demoServer()
         try await server.withTestClient(mode: .live, configuration: MCPHTTPConfiguration(keepAliveInterval: .milliseconds(40))) { client in
             async let listen = client.request(
                 "subscriptions/listen", params: ["notifications": ["toolsListChanged": true]], id: .string("K1")
             )
-            while server.statistics.openListenStreams == 0 { try await Task.sleep(for: .milliseconds(10)) }
-            try await Task.sleep(for: .milliseconds(300))
+            while (server.backends.messageBus as? MemoryMessageBus)?.subscriberCount("mcp:list_changed:tools") == 0 {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            try await Task.sleep(for: .milliseconds(150))
+            try await server.notifyListChanged("tools")
+            try await Task.sleep(for: .milliseconds(150))
             server.beginDraining()
             let r = try await listen
             #expect(r.isEventStream)
             let text = String(buffer: r.body)
+            // The acknowledgement opens the stream, before any keep-alive.
+            #expect(text.hasPrefix("event: message\ndata: "))
+            #expect(text.components(separatedBy: "\n\n").first?.contains("notifications/subscriptions/acknowledged") == true)
             // Every 40 ms for 300 ms: a loaded machine may fire fewer, but not none.
             #expect(text.components(separatedBy: ": keep-alive\n\n").count - 1 >= 2)
-            #expect(r.messages.map { $0["method"]?.stringValue ?? "result" } == ["notifications/subscriptions/acknowledged", "result"])
+            #expect(r.messages.map { $0["method"]?.stringValue ?? "result" } == [
+                "notifications/subscriptions/acknowledged", "notifications/tools/list_changed", "result",
+            ])
+            #expect(r.messages[1]["params"]?["_meta"]?[MetaKey.subscriptionID] == "K1")
+            #expect(server.statistics.openListenStreams == 0)
+        }
+    }
+
+    @Test func listenWhoseSubscriptionFailsGetsOneErrorResponse() async throws {
+        var backends = Backends.inMemory()
+        backends.messageBus = RefusingBus()
+        let server = MCPServer(configuration: MCPServerConfiguration(name: "t", version: "1"), backends: backends)
+        server.registerTool(Tool(name: "noop", inputSchema: ["type": "object"])) { _, _ in .text("") }
+        try await server.withTestClient { client in
+            let r = try await client.request("subscriptions/listen", params: ["notifications": ["toolsListChanged": true]], id: .string("F1"))
+            #expect(r.isEventStream)
+            #expect(r.messages.count == 1)
+            #expect(r.final?["id"] == "F1")
+            #expect(r.error?["code"] == -32603)
+            #expect(r.error?["message"] == "could not subscribe to notifications; retry later")
             #expect(server.statistics.openListenStreams == 0)
         }
     }
@@ -275,7 +305,8 @@ struct HTTPEdgeTests {
         }
     }
 
-    @Test func listenStreamEndsWhenTheClientLeaves() async throws {
+    @Test(.timeLimit(.minutes(1)))
+    func listenStreamEndsWhenTheClientLeaves() async throws {
         let server = demoServer()
         try await server.withTestClient(mode: .live) { client in
             let port = try #require(client.client.port)
@@ -307,6 +338,41 @@ struct HTTPEdgeTests {
             while server.statistics.openListenStreams > 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
             #expect(server.statistics.openListenStreams == 0)
             #expect(bus.subscriberCount("mcp:list_changed:tools") == 0)
+        }
+    }
+}
+
+/// A message bus whose subscriptions always fail, as Redis's do while it is down.
+struct RefusingBus: MessageBus {
+    struct Down: Error {}
+    func publish(_ payload: [UInt8], to channel: String) async throws { throw Down() }
+    func subscribe<Result: Sendable>(to channels: [String], _ body: (AsyncStream<BusMessage>) async throws -> Result) async throws -> Result {
+        throw Down()
+    }
+}
+
+/// A session store whose backend is unreachable.
+final class UnreachableStore: SessionStore {
+    struct Down: Error {}
+    func get(_ key: String) async throws -> VersionedValue? { throw Down() }
+    func create(_ key: String, value: JSONValue, ttl: Duration) async throws -> UInt64? { throw Down() }
+    func set(_ key: String, value: JSONValue, ttl: Duration) async throws -> UInt64 { throw Down() }
+    func compareAndSet(_ key: String, value: JSONValue, expectedVersion: UInt64, ttl: Duration) async throws -> UInt64? { throw Down() }
+    func touch(_ key: String, ttl: Duration) async throws -> Bool { throw Down() }
+    func delete(_ key: String) async throws { throw Down() }
+}
+
+@Suite("Readiness")
+struct ReadinessTests {
+    @Test func notReadyWhenTheBackendIsDown() async throws {
+        var backends = Backends.inMemory()
+        backends.sessionStore = UnreachableStore()
+        let server = MCPServer(configuration: MCPServerConfiguration(name: "t", version: "1"), backends: backends)
+        try await server.withTestClient { client in
+            let ready = try await client.client.executeRequest(uri: "/readyz", method: .get, headers: [:], body: nil)
+            #expect(ready.status == .serviceUnavailable)
+            let health = try await client.client.executeRequest(uri: "/healthz", method: .get, headers: [:], body: nil)
+            #expect(health.status == .ok)
         }
     }
 }
