@@ -211,7 +211,7 @@ public struct MCPHTTPEndpoint: Sendable {
                 return .respond(errorResponse(status: .notFound, error: .methodNotFound(method), id: id))
             }
             switch method {
-            case "tools/call", "resources/read", "prompts/get", "subscriptions/listen":
+            case "tools/call", "resources/read", "prompts/get":
                 return .modern(id: id, method: method, params: params, streams: true)
             default:
                 return .modern(id: id, method: method, params: params, streams: false)
@@ -375,16 +375,26 @@ public struct MCPHTTPEndpoint: Sendable {
                 ticker.cancel()
                 continuation.finish()
             }
-            try await server.withListen(subscription, deliver: { continuation.yield($0) }) {
-                try await writer.write(SSE.frame(subscription.acknowledgement))
-                for await event in events {
-                    switch event {
-                    case .notification(let message): try await writer.write(SSE.frame(message))
-                    case .keepAlive: try await writer.write(SSE.keepAlive)
-                    case .drained: return try await writer.write(SSE.frame(server.listenFinalResponse(subscription)))
-                    case .ended: return
+            var opened = false
+            do {
+                try await server.withListen(subscription, deliver: { continuation.yield($0) }) {
+                    opened = true
+                    try await writer.write(SSE.frame(subscription.acknowledgement))
+                    for await event in events {
+                        switch event {
+                        case .notification(let message): try await writer.write(SSE.frame(message))
+                        case .keepAlive: try await writer.write(SSE.keepAlive)
+                        case .drained: return try await writer.write(SSE.frame(server.listenFinalResponse(subscription)))
+                        case .ended: return
+                        }
                     }
                 }
+            } catch where !opened && !(error is CancellationError) {
+                // The bus could not subscribe (Redis down, say): the stream's headers are out, so the request's one
+                // response is an error event in place of the acknowledgement.
+                server.logger.warning("listen subscription failed", metadata: ["mcp.error": "\(error)"])
+                let refusal = JSONRPCError.internalError("could not subscribe to notifications; retry later")
+                try await writer.write(SSE.frame(JSONRPCMessage.errorResponse(id: subscription.id, error: refusal).json))
             }
         }
     }

@@ -41,6 +41,29 @@ struct MemoryMessageBusTests {
         #expect(bus.subscriberCount("a") == 0)
     }
 
+    @Test(.timeLimit(.minutes(1)))
+    func theDefaultCallbackFormReadsTheStreamForm() async throws {
+        let bus = StreamOnlyBus()
+        let received = Mutex<[BusMessage]>([])
+        let (arrivals, arrived) = AsyncStream<Void>.makeStream()
+        try await bus.subscribe(
+            to: ["a"],
+            deliver: { message in
+                received.withLock { $0.append(message) }
+                arrived.yield()
+            },
+            onEnd: {}
+        ) {
+            try await bus.publish([1], to: "a")
+            try await bus.publish([2], to: "b")
+            try await bus.publish([3], to: "a")
+            var iterator = arrivals.makeAsyncIterator()
+            while received.withLock({ $0.count }) < 2 { _ = await iterator.next() }
+        }
+        #expect(bus.base.subscriberCount("a") == 0)
+        #expect(received.withLock { $0 } == [BusMessage(channel: "a", payload: [1]), BusMessage(channel: "a", payload: [3])])
+    }
+
     @Test func subscriptionIsRemovedWhenTheBodyThrows() async throws {
         struct Failure: Error {}
         let bus = MemoryMessageBus()
@@ -48,5 +71,18 @@ struct MemoryMessageBusTests {
             try await bus.subscribe(to: ["a"], deliver: { _ in }, onEnd: {}) { throw Failure() }
         }
         #expect(bus.subscriberCount("a") == 0)
+    }
+}
+
+/// A bus that offers only the stream form, so its callback form is the protocol's default.
+struct StreamOnlyBus: MessageBus {
+    let base = MemoryMessageBus()
+
+    func publish(_ payload: [UInt8], to channel: String) async throws {
+        try await base.publish(payload, to: channel)
+    }
+
+    func subscribe<Result: Sendable>(to channels: [String], _ body: (AsyncStream<BusMessage>) async throws -> Result) async throws -> Result {
+        try await base.subscribe(to: channels, body)
     }
 }

@@ -8,8 +8,8 @@ import Synchronization
 
 /// The embedded message bus: delivers within one process.
 ///
-/// Each subscriber buffers up to `bufferSize` messages; beyond that the oldest undelivered ones are dropped, so a
-/// stalled subscriber cannot grow memory without bound.
+/// A subscriber through the stream form buffers up to `bufferSize` messages; beyond that the oldest undelivered ones
+/// are dropped, so a stalled subscriber cannot grow memory without bound. The callback form buffers nothing.
 public final class MemoryMessageBus: MessageBus {
     struct State {
         var nextID = 0
@@ -20,7 +20,7 @@ public final class MemoryMessageBus: MessageBus {
     private let bufferSize: Int
 
     /// Creates a bus.
-    /// - Parameter bufferSize: per-subscriber buffer (default 4096 messages).
+    /// - Parameter bufferSize: the buffer of each stream-form subscription (default 4096 messages).
     public init(bufferSize: Int = 4096) {
         precondition(bufferSize > 0)
         self.bufferSize = bufferSize

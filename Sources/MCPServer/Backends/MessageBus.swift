@@ -40,8 +40,9 @@ public protocol MessageBus: Service {
     /// - Parameters:
     ///   - channels: the channels.
     ///   - deliver: called with every message, on whatever thread the bus delivers on; it must not block.
-    ///   - onEnd: called when the bus will deliver no more messages: when it shuts down while `body` runs, and
-    ///     (for some buses) once more as the subscription is removed after `body` returns.
+    ///   - onEnd: called when the bus will deliver no more messages, for a bus that can end its subscriptions (the
+    ///     Redis bus, when its client shuts down; the in-memory bus never does). Some buses also call it as the
+    ///     subscription is removed, after `body` returns or when the subscription could not be opened.
     ///   - body: runs while subscribed.
     func subscribe<Result: Sendable>(
         to channels: [String],

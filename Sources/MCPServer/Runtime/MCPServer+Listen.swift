@@ -22,7 +22,7 @@ package enum ListenEvent: Sendable {
 /// It lives as long as the stream, so it keeps only what it needs to rebuild its messages, not the messages.
 package struct ListenSubscription: Sendable {
     /// The listen request's id, which names the subscription.
-    let id: JSONRPCRequestID
+    package let id: JSONRPCRequestID
     /// The bus channels the filter needs.
     let channels: [String]
     /// The resource URIs the client subscribed to (empty when the server has no resources).
@@ -47,7 +47,8 @@ package struct ListenSubscription: Sendable {
 }
 
 extension MCPServer {
-    /// How many notifications one listen stream buffers for a slow client; beyond that the oldest are dropped.
+    /// How many events (notifications, and the transport's keep-alive ticks) one listen stream buffers for a slow
+    /// client; beyond that the oldest are dropped.
     package static let listenBufferSize = 4096
 
     /// Checks a `subscriptions/listen` request (its `_meta`, its filter, and that the server is not draining)

@@ -17,7 +17,8 @@ public struct RedisMessageBus: MessageBus {
     /// Creates a bus on `client`; the client is not owned: run it as its own service.
     /// - Parameters:
     ///   - client: the Redis client.
-    ///   - bufferSize: per-subscriber buffer; beyond it the oldest undelivered messages are dropped (default 4096).
+    ///   - bufferSize: the buffer of each stream-form subscription; beyond it the oldest undelivered messages are
+    ///     dropped (default 4096). The callback form buffers nothing.
     public init(client: RedisClient, bufferSize: Int = 4096) {
         precondition(bufferSize > 0)
         self.client = client
