@@ -392,11 +392,18 @@ public struct MCPHTTPEndpoint: Sendable {
             } catch where !opened && !(error is CancellationError) {
                 // The bus could not subscribe (Redis down, say): the stream's headers are out, so the request's one
                 // response is an error event in place of the acknowledgement.
-                server.logger.warning("listen subscription failed", metadata: ["mcp.error": "\(error)"])
-                let refusal = JSONRPCError.internalError("could not subscribe to notifications; retry later")
-                try await writer.write(SSE.frame(JSONRPCMessage.errorResponse(id: subscription.id, error: refusal).json))
+                try await writer.write(Self.listenRefusal(error, id: subscription.id, server: server))
             }
         }
+    }
+
+    /// The error event that answers a listen whose subscription could not be opened. Not inlined: the stream's
+    /// closure lives as long as the stream, so it keeps none of this in its frame.
+    @inline(never)
+    static func listenRefusal(_ error: any Error, id: JSONRPCRequestID, server: MCPServer) -> ByteBuffer {
+        server.logger.warning("listen subscription failed", metadata: ["mcp.error": "\(error)"])
+        let refusal = JSONRPCError.internalError("could not subscribe to notifications; retry later")
+        return SSE.frame(JSONRPCMessage.errorResponse(id: id, error: refusal).json)
     }
 
     /// An SSE response whose body `write` writes, then finishes. When the edge watches for the client going away
