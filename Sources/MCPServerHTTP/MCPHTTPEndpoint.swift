@@ -348,7 +348,7 @@ public struct MCPHTTPEndpoint: Sendable {
         }
     }
 
-    /// Serves `subscriptions/listen`: a `400`-class JSON error if the request is refused, otherwise an SSE stream
+    /// Serves `subscriptions/listen`: a JSON error response if the request is refused, otherwise an SSE stream
     /// that starts with the acknowledgement.
     ///
     /// A replica may hold tens of thousands of these streams, so each costs as little as the stack allows: it runs

@@ -126,6 +126,10 @@ extension MCPServer {
         defer { stats.withLock { $0.openListenStreams -= 1 } }
         let uris = subscription.uris
         let id = subscription.id
+        // Registered before subscribing, so that `body` is handed to the bus as it is, with no closure around it: every
+        // async frame here lives as long as the stream. A drain that comes first is simply the stream's first event.
+        let drainHandler = onDrain { deliver(.drained) }
+        defer { removeDrainHandler(drainHandler) }
         return try await withGracefulShutdownHandler {
             try await backends.messageBus.subscribe(
                 to: subscription.channels,
@@ -133,12 +137,9 @@ extension MCPServer {
                     let meta: JSONValue = [MetaKey.subscriptionID: id.json]
                     if let notification = Self.notification(for: message, uris: uris, meta: meta) { deliver(.notification(notification)) }
                 },
-                onEnd: { deliver(.ended) }
-            ) {
-                let drainHandler = onDrain { deliver(.drained) }
-                defer { removeDrainHandler(drainHandler) }
-                return try await body()
-            }
+                onEnd: { deliver(.ended) },
+                body
+            )
         } onGracefulShutdown: {
             self.beginDraining()
         }
