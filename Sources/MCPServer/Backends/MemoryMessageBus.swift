@@ -41,11 +41,7 @@ public final class MemoryMessageBus: MessageBus {
         to channels: [String],
         _ body: (AsyncStream<BusMessage>) async throws -> Result
     ) async throws -> Result {
-        let (stream, continuation) = AsyncStream<BusMessage>.makeStream(bufferingPolicy: .bufferingNewest(bufferSize))
-        defer { continuation.finish() }
-        return try await subscribe(to: channels, deliver: { continuation.yield($0) }, onEnd: {}) {
-            try await body(stream)
-        }
+        try await bufferedSubscribe(to: channels, bufferSize: bufferSize, body)
     }
 
     public func subscribe<Result: Sendable>(

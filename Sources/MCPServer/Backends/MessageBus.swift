@@ -57,6 +57,21 @@ extension MessageBus {
         try? await gracefulShutdown()
     }
 
+    /// The stream form built on the callback form, for a bus that implements the callback form natively: messages
+    /// wait in a buffer of `bufferSize` (the oldest are dropped beyond it), and the stream finishes when the bus
+    /// ends the subscription or `body` returns.
+    package func bufferedSubscribe<Result: Sendable>(
+        to channels: [String],
+        bufferSize: Int,
+        _ body: (AsyncStream<BusMessage>) async throws -> Result
+    ) async throws -> Result {
+        let (stream, continuation) = AsyncStream<BusMessage>.makeStream(bufferingPolicy: .bufferingNewest(bufferSize))
+        defer { continuation.finish() }
+        return try await subscribe(to: channels, deliver: { continuation.yield($0) }, onEnd: { continuation.finish() }) {
+            try await body(stream)
+        }
+    }
+
     /// A default for buses that only offer the stream: a child task reads the stream and calls `deliver`.
     public func subscribe<Result: Sendable>(
         to channels: [String],

@@ -250,7 +250,7 @@ extension MCPServer {
             guard let session = try await loadSession(sessionID) else { return nil }
             uris = Set(session.subscriptions)
         }
-        return Self.notification(for: message, uris: uris, meta: nil)
+        return Self.notification(for: message, uris: uris, subscriptionID: nil)
     }
 
     /// Removes the 2026-07-28 fields from a result: legacy results have no `resultType` or caching hints.

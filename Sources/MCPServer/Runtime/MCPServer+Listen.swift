@@ -31,7 +31,10 @@ package struct ListenSubscription: Sendable {
     let listChanged: [String]
 
     /// `{"io.modelcontextprotocol/subscriptionId": <request id>}`, the `_meta` of every message of the stream.
-    var meta: JSONValue { [MetaKey.subscriptionID: id.json] }
+    var meta: JSONValue { Self.meta(id) }
+
+    /// The `_meta` of every message of the listen stream whose request id is `id`.
+    static func meta(_ id: JSONRPCRequestID) -> JSONValue { [MetaKey.subscriptionID: id.json] }
 
     /// The `notifications/subscriptions/acknowledged` message that opens the stream.
     package var acknowledgement: JSONValue {
@@ -134,8 +137,7 @@ extension MCPServer {
             try await backends.messageBus.subscribe(
                 to: subscription.channels,
                 deliver: { message in
-                    let meta: JSONValue = [MetaKey.subscriptionID: id.json]
-                    if let notification = Self.notification(for: message, uris: uris, meta: meta) { deliver(.notification(notification)) }
+                    if let notification = Self.notification(for: message, uris: uris, subscriptionID: id) { deliver(.notification(notification)) }
                 },
                 onEnd: { deliver(.ended) },
                 body
@@ -169,11 +171,11 @@ extension MCPServer {
     }
 
     /// The notification a bus message means for a subscriber of `uris`, or `nil` when it is not for it.
-    /// - Parameter meta: the `_meta` to put in its params (the listen stream's subscription id), if any.
-    static func notification(for message: BusMessage, uris: Set<String>, meta: JSONValue?) -> JSONValue? {
+    /// - Parameter subscriptionID: the listen stream's id, put in the notification's `_meta`; `nil` for a legacy
+    ///   session's stream.
+    static func notification(for message: BusMessage, uris: Set<String>, subscriptionID: JSONRPCRequestID?) -> JSONValue? {
         let method: String
         var params: [String: JSONValue] = [:]
-        if let meta { params["_meta"] = meta }
         switch message.channel {
         case toolsListChangedChannel: method = "notifications/tools/list_changed"
         case promptsListChangedChannel: method = "notifications/prompts/list_changed"
@@ -186,6 +188,8 @@ extension MCPServer {
         default:
             return nil
         }
+        // Built only for a message that matches: a bus message reaches every listen stream of the replica.
+        if let subscriptionID { params["_meta"] = ListenSubscription.meta(subscriptionID) }
         guard !params.isEmpty else { return ["jsonrpc": "2.0", "method": .string(method)] }
         return ["jsonrpc": "2.0", "method": .string(method), "params": .object(params)]
     }

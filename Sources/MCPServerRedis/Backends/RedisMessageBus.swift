@@ -33,12 +33,7 @@ public struct RedisMessageBus: MessageBus {
         to channels: [String],
         _ body: (AsyncStream<BusMessage>) async throws -> Result
     ) async throws -> Result {
-        try await client.subscribe(
-            to: channels,
-            bufferSize: bufferSize,
-            transform: { BusMessage(channel: $0.channel, payload: Array($0.payload.readableBytesView)) },
-            body
-        )
+        try await bufferedSubscribe(to: channels, bufferSize: bufferSize, body)
     }
 
     public func subscribe<Result: Sendable>(
