@@ -124,7 +124,7 @@ public enum DemoServer {
             )
         ) { arguments, context in
             let uri = arguments["uri"]?.stringValue ?? ""
-            if uri == counterURI { try await incrementCounter(context.server) }
+            if uri == counterURI { try await incrementCounter(context.store) }
             try await context.notifyResourceUpdated(uri: uri)
             return .text("touched \(uri)")
         }
@@ -147,8 +147,7 @@ public enum DemoServer {
         return answer
     }
 
-    static func incrementCounter(_ server: MCPServer) async throws {
-        let store = server.backends.sessionStore
+    static func incrementCounter(_ store: any SessionStore) async throws {
         for _ in 0..<16 {
             let current = try await store.get(counterKey)
             let next = JSONValue.int(Int64((current?.value.intValue ?? 0) + 1))
@@ -176,18 +175,18 @@ public enum DemoServer {
         server.registerResource(
             Resource(uri: counterURI, name: "counter", description: "A counter; touch it to increment and notify subscribers.", mimeType: "text/plain")
         ) { uri, _, context in
-            let value = try await context.server.backends.sessionStore.get(counterKey)?.value.intValue ?? 0
+            let value = try await context.store.get(counterKey)?.value.intValue ?? 0
             return [.text(uri: uri, text: "\(value)")]
         }
         server.registerResource(
             Resource(uri: "demo://stats", name: "stats", description: "Runtime counters of this replica (JSON).", mimeType: "application/json")
         ) { uri, _, context in
-            let s = context.server.statistics
+            let s = context.statistics
             let json: JSONValue = [
                 "activeHandlers": .int(Int64(s.activeHandlers)),
                 "cancelledHandlers": .int(Int64(s.cancelledHandlers)),
                 "openListenStreams": .int(Int64(s.openListenStreams)),
-                "replicaId": .string(context.server.configuration.replicaID),
+                "replicaId": .string(context.replicaID),
             ]
             return [.text(uri: uri, text: json.description, mimeType: "application/json")]
         }

@@ -249,7 +249,7 @@ struct HTTPEdgeTests {
                 try await Task.sleep(for: .milliseconds(10))
             }
             try await Task.sleep(for: .milliseconds(150))
-            try await server.notifyListChanged("tools")
+            try await server.notifyListChanged(.tools)
             try await Task.sleep(for: .milliseconds(150))
             server.beginDraining()
             let r = try await listen

@@ -26,7 +26,7 @@ struct CrossReplicaTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for server in servers { group.addTask { try await server.run() } }
             // Let the relay subscriptions come up.
-            while servers.contains(where: { _ in (servers[0].backends.messageBus as? MemoryMessageBus)?.subscriberCount(MCPServer.cancelChannel) ?? 0 < servers.count }) {
+            while servers.contains(where: { _ in (servers[0].backends.messageBus as? MemoryMessageBus)?.subscriberCount(ClusterWire.Channel.cancel) ?? 0 < servers.count }) {
                 try await Task.sleep(for: .milliseconds(5))
             }
             try await body()
@@ -46,7 +46,7 @@ struct CrossReplicaTests {
 
             // `ask` runs on A; the answer lands on B and is relayed.
             let sink = RecordingSink()
-            async let asked = a.handleLegacy(
+            async let asked = a.handleSessionRequest(
                 IncomingRequest(id: .int(1), method: "tools/call", params: ["name": "ask", "arguments": ["question": "q"]]), sessionID: id, session: onB, sink: sink
             )
             while sink.all.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
@@ -56,23 +56,23 @@ struct CrossReplicaTests {
             #expect(await asked?["result"]?["content"] == [["type": "text", "text": "answer: from b"]])
 
             // logging/setLevel on B applies to a handler on A.
-            _ = await b.handleLegacy(IncomingRequest(id: .int(2), method: "logging/setLevel", params: ["level": "info"]), sessionID: id, session: onB, sink: DiscardingSink())
+            _ = await b.handleSessionRequest(IncomingRequest(id: .int(2), method: "logging/setLevel", params: ["level": "info"]), sessionID: id, session: onB, sink: DiscardingSink())
             let logs = RecordingSink()
-            _ = await a.handleLegacy(
+            _ = await a.handleSessionRequest(
                 IncomingRequest(id: .int(3), method: "tools/call", params: ["name": "countdown", "arguments": ["steps": 1, "intervalMs": 0]]), sessionID: id, session: onB, sink: logs
             )
             #expect(logs.all.contains { $0["method"] == "notifications/message" })
 
             // notifications/cancelled landing on B cancels the handler on A.
-            async let slow = a.handleLegacy(
+            async let slow = a.handleSessionRequest(
                 IncomingRequest(id: .int(4), method: "tools/call", params: ["name": "countdown", "arguments": ["steps": 200, "intervalMs": 20]]), sessionID: id, session: onB, sink: DiscardingSink()
             )
             while a.statistics.activeHandlers == 0 { try await Task.sleep(for: .milliseconds(5)) }
-            await b.handleLegacyNotification(sessionID: id, method: "notifications/cancelled", params: ["requestId": 4])
+            await b.handleSessionNotification(sessionID: id, method: "notifications/cancelled", params: ["requestId": 4])
             #expect(await slow == nil)
 
             // DELETE on B ends the handler on A and the session everywhere.
-            async let doomed = a.handleLegacy(
+            async let doomed = a.handleSessionRequest(
                 IncomingRequest(id: .int(5), method: "tools/call", params: ["name": "countdown", "arguments": ["steps": 200, "intervalMs": 20]]), sessionID: id, session: onB, sink: DiscardingSink()
             )
             while a.statistics.activeHandlers == 0 { try await Task.sleep(for: .milliseconds(5)) }

@@ -78,11 +78,11 @@ struct HeaderValidationTests {
     }
 
     @Test func mapsErrorsToStatusCodes() {
-        #expect(MCPServer.httpStatus(for: -32700) == 400)
-        #expect(MCPServer.httpStatus(for: -32020) == 400)
-        #expect(MCPServer.httpStatus(for: -32021) == 400)
-        #expect(MCPServer.httpStatus(for: -32022) == 400)
-        #expect(MCPServer.httpStatus(for: -32601) == 404)
-        #expect(MCPServer.httpStatus(for: -32602) == 200)
+        #expect(Refusal.status(for: -32700) == 400)
+        #expect(Refusal.status(for: -32020) == 400)
+        #expect(Refusal.status(for: -32021) == 400)
+        #expect(Refusal.status(for: -32022) == 400)
+        #expect(Refusal.status(for: -32601) == 404)
+        #expect(Refusal.status(for: -32602) == 200)
     }
 }

@@ -17,15 +17,15 @@ struct LegacySessionTests {
             "content": [], "resultType": "complete", "ttlMs": 5, "cacheScope": "public",
             "_meta": [MetaKey.serverInfo: ["name": "s"]],
         ]
-        #expect(MCPServer.legacyShape(modern) == ["content": []])
+        #expect(MCPServer.sessionShape(modern) == ["content": []])
         let kept: JSONValue = ["content": [], "_meta": [MetaKey.serverInfo: ["name": "s"], "x": 1]]
-        #expect(MCPServer.legacyShape(kept) == ["content": [], "_meta": ["x": 1]])
+        #expect(MCPServer.sessionShape(kept) == ["content": [], "_meta": ["x": 1]])
         // A `_meta` that is not an object is not the runtime's to fix: it stays. So does a non-object result.
-        #expect(MCPServer.legacyShape(["content": [], "_meta": "odd"]) == ["content": [], "_meta": "odd"])
-        #expect(MCPServer.legacyShape("text") == "text")
+        #expect(MCPServer.sessionShape(["content": [], "_meta": "odd"]) == ["content": [], "_meta": "odd"])
+        #expect(MCPServer.sessionShape("text") == "text")
     }
 
-    func initialize(_ server: MCPServer, version: String = "2025-11-25", capabilities: JSONValue = allCapabilities) async throws -> (String, LegacySession) {
+    func initialize(_ server: MCPServer, version: String = "2025-11-25", capabilities: JSONValue = allCapabilities) async throws -> (String, SessionState) {
         let (id, response) = await server.initializeSession(
             IncomingRequest(id: .int(0), method: "initialize", params: ["protocolVersion": .string(version), "capabilities": capabilities, "clientInfo": ["name": "t", "version": "1"]])
         )
@@ -65,13 +65,13 @@ struct LegacySessionTests {
     @Test func legacyResultsHaveNoModernFields() async throws {
         let server = makeDemoServer()
         let (id, session) = try await initialize(server)
-        let list = await server.handleLegacy(IncomingRequest(id: .int(1), method: "tools/list", params: [:]), sessionID: id, session: session, sink: DiscardingSink())
+        let list = await server.handleSessionRequest(IncomingRequest(id: .int(1), method: "tools/list", params: [:]), sessionID: id, session: session, sink: DiscardingSink())
         #expect(list?["result"]?["tools"]?.arrayValue?.count == 9)
         #expect(list?["result"]?["resultType"] == nil)
         #expect(list?["result"]?["ttlMs"] == nil)
-        let ping = await server.handleLegacy(IncomingRequest(id: .int(2), method: "ping", params: [:]), sessionID: id, session: session, sink: DiscardingSink())
+        let ping = await server.handleSessionRequest(IncomingRequest(id: .int(2), method: "ping", params: [:]), sessionID: id, session: session, sink: DiscardingSink())
         #expect(ping?["result"] == [:])
-        let discover = await server.handleLegacy(IncomingRequest(id: .int(3), method: "server/discover", params: [:]), sessionID: id, session: session, sink: DiscardingSink())
+        let discover = await server.handleSessionRequest(IncomingRequest(id: .int(3), method: "server/discover", params: [:]), sessionID: id, session: session, sink: DiscardingSink())
         #expect(discover?["error"]?["code"] == -32601)
     }
 
@@ -79,27 +79,27 @@ struct LegacySessionTests {
         let server = makeDemoServer()
         let (id, session) = try await initialize(server)
         let sink = RecordingSink()
-        _ = await server.handleLegacy(
+        _ = await server.handleSessionRequest(
             IncomingRequest(id: .int(1), method: "tools/call", params: ["name": "countdown", "arguments": ["steps": 1, "intervalMs": 0]]),
             sessionID: id, session: session, sink: sink
         )
         #expect(sink.all.isEmpty)  // no level set: no log messages
-        _ = await server.handleLegacy(IncomingRequest(id: .int(2), method: "logging/setLevel", params: ["level": "info"]), sessionID: id, session: session, sink: DiscardingSink())
-        _ = await server.handleLegacy(IncomingRequest(id: .int(3), method: "resources/subscribe", params: ["uri": "demo://counter"]), sessionID: id, session: session, sink: DiscardingSink())
+        _ = await server.handleSessionRequest(IncomingRequest(id: .int(2), method: "logging/setLevel", params: ["level": "info"]), sessionID: id, session: session, sink: DiscardingSink())
+        _ = await server.handleSessionRequest(IncomingRequest(id: .int(3), method: "resources/subscribe", params: ["uri": "demo://counter"]), sessionID: id, session: session, sink: DiscardingSink())
         let stored = try #require(try await server.loadSession(id))
         #expect(stored.logLevel == .info)
         #expect(stored.subscriptions == ["demo://counter"])
         let logged = RecordingSink()
-        _ = await server.handleLegacy(
+        _ = await server.handleSessionRequest(
             IncomingRequest(id: .int(4), method: "tools/call", params: ["name": "countdown", "arguments": ["steps": 2, "intervalMs": 0]]),
             sessionID: id, session: stored, sink: logged
         )
         #expect(logged.all.filter { $0["method"] == "notifications/message" }.count == 2)
-        let bad = await server.handleLegacy(IncomingRequest(id: .int(5), method: "logging/setLevel", params: ["level": "loud"]), sessionID: id, session: stored, sink: DiscardingSink())
+        let bad = await server.handleSessionRequest(IncomingRequest(id: .int(5), method: "logging/setLevel", params: ["level": "loud"]), sessionID: id, session: stored, sink: DiscardingSink())
         #expect(bad?["error"]?["code"] == -32602)
-        let updated = BusMessage(channel: MCPServer.resourceUpdatedChannel, payload: JSONWriter.encode(["uri": "demo://counter"]))
+        let updated = BusMessage(channel: ClusterWire.Channel.resourceUpdated, payload: JSONWriter.encode(["uri": "demo://counter"]))
         #expect(try await server.sessionNotification(for: updated, sessionID: id)?["params"]?["uri"] == "demo://counter")
-        let other = BusMessage(channel: MCPServer.resourceUpdatedChannel, payload: JSONWriter.encode(["uri": "demo://greeting"]))
+        let other = BusMessage(channel: ClusterWire.Channel.resourceUpdated, payload: JSONWriter.encode(["uri": "demo://greeting"]))
         #expect(try await server.sessionNotification(for: other, sessionID: id) == nil)
     }
 
@@ -107,7 +107,7 @@ struct LegacySessionTests {
         let server = makeDemoServer()
         let (id, session) = try await initialize(server)
         let sink = RecordingSink()
-        async let result = server.handleLegacy(
+        async let result = server.handleSessionRequest(
             IncomingRequest(id: .int(1), method: "tools/call", params: ["name": "ask", "arguments": ["question": "q"]]),
             sessionID: id, session: session, sink: sink
         )
@@ -131,7 +131,7 @@ struct LegacySessionTests {
         )
         DemoServer.register(on: server)
         let (id, session) = try await initialize(server)
-        let response = await server.handleLegacy(
+        let response = await server.handleSessionRequest(
             IncomingRequest(id: .int(1), method: "tools/call", params: ["name": "summarize", "arguments": ["text": "t"]]),
             sessionID: id, session: session, sink: RecordingSink()
         )
@@ -139,7 +139,7 @@ struct LegacySessionTests {
         #expect(response?["result"]?["content"]?.arrayValue?.first?["text"]?.stringValue?.contains("did not answer") == true)
         // A client without the capability gets a tool error, not a hang.
         let (bare, bareSession) = try await initialize(server, capabilities: [:])
-        let noCap = await server.handleLegacy(
+        let noCap = await server.handleSessionRequest(
             IncomingRequest(id: .int(2), method: "tools/call", params: ["name": "list-roots"]),
             sessionID: bare, session: bareSession, sink: RecordingSink()
         )
@@ -149,19 +149,19 @@ struct LegacySessionTests {
     @Test func cancelledNotificationStopsTheHandler() async throws {
         let server = makeDemoServer()
         let (id, session) = try await initialize(server)
-        async let result = server.handleLegacy(
+        async let result = server.handleSessionRequest(
             IncomingRequest(id: .string("slow"), method: "tools/call", params: ["name": "countdown", "arguments": ["steps": 100, "intervalMs": 20]]),
             sessionID: id, session: session, sink: RecordingSink()
         )
         while server.statistics.activeHandlers == 0 { try await Task.sleep(for: .milliseconds(5)) }
-        await server.handleLegacyNotification(sessionID: id, method: "notifications/cancelled", params: ["requestId": "slow"])
+        await server.handleSessionNotification(sessionID: id, method: "notifications/cancelled", params: ["requestId": "slow"])
         #expect(await result == nil)
         #expect(server.statistics.cancelledHandlers == 1)
     }
 
     @Test func responseChannelChoosesJSONOrTheEventLog() async throws {
         let server = makeDemoServer()
-        let quick = LegacyResponseChannel(server: server, sessionID: "s")
+        let quick = RequestStreamChannel(log: server.backends.eventLog, sessionID: "s", ttl: .seconds(60), retention: .seconds(60), logger: server.logger)
         #expect(quick.decision == nil)
         await quick.finish(["jsonrpc": "2.0", "id": 1, "result": [:]])
         // The decision is readable at once, and the signal agrees with it.
@@ -171,14 +171,14 @@ struct LegacySessionTests {
         guard case .final(let r)? = await signals.next() else { Issue.record("expected JSON"); return }
         #expect(r?["id"] == 1)
 
-        let streamed = LegacyResponseChannel(server: server, sessionID: "s")
+        let streamed = RequestStreamChannel(log: server.backends.eventLog, sessionID: "s", ttl: .seconds(60), retention: .seconds(60), logger: server.logger)
         try await streamed.send(["jsonrpc": "2.0", "method": "notifications/progress", "params": ["progressToken": 1, "progress": 1]])
         await streamed.finish(["jsonrpc": "2.0", "id": 2, "result": [:]])
         var s2 = streamed.signals.makeAsyncIterator()
         guard case .streaming(let key)? = await s2.next() else { Issue.record("expected a stream"); return }
         guard case .streaming(let decidedKey)? = streamed.decision else { Issue.record("expected a stream decision"); return }
         #expect(decidedKey == key)
-        let events = try await server.backends.eventLog.read(stream: StreamKey.logStream(session: "s", stream: key), after: 0, limit: 10)
+        let events = try await server.backends.eventLog.read(stream: ClusterWire.Stream.events(session: "s", stream: key), after: 0, limit: 10)
         // Position 1 is the empty event that creates the stream; it is never sent.
         #expect(events.map(\.position) == [1, 2, 3])
         #expect(events[0].data.isEmpty)
@@ -186,7 +186,7 @@ struct LegacySessionTests {
         #expect(StreamKey.parse(eventID: "nonsense") == nil)
         #expect(StreamKey.parse(eventID: "r.1") == nil)
         // The stream is closed: a tail ends after the last event.
-        let tailed = try await server.backends.eventLog.tail(stream: StreamKey.logStream(session: "s", stream: key), after: 1) { events in
+        let tailed = try await server.backends.eventLog.tail(stream: ClusterWire.Stream.events(session: "s", stream: key), after: 1) { events in
             var got: [UInt64] = []
             for try await e in events { got.append(e.position) }
             return got
@@ -202,7 +202,7 @@ struct LegacySessionTests {
         }
         let (id, session) = try await initialize(server)
         let sink = RecordingSink()
-        async let result = server.handleLegacy(
+        async let result = server.handleSessionRequest(
             IncomingRequest(id: .int(1), method: "tools/call", params: ["name": "ping-client"]), sessionID: id, session: session, sink: sink
         )
         while sink.all.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
@@ -219,7 +219,7 @@ struct LegacySessionTests {
         let server = makeDemoServer()
         let (id, session) = try await initialize(server)
         let task = Task {
-            await server.handleLegacy(
+            await server.handleSessionRequest(
                 IncomingRequest(id: .int(9), method: "tools/call", params: ["name": "countdown", "arguments": ["steps": 100, "intervalMs": 20]]),
                 sessionID: id, session: session, sink: DiscardingSink()
             )

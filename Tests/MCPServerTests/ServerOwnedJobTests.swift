@@ -27,7 +27,7 @@ struct ServerOwnedJobTests {
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await server.run() }
-                while !server.start({}) { try await Task.sleep(for: .milliseconds(5)) }
+                while !server.supervisor.start({}) { try await Task.sleep(for: .milliseconds(5)) }
                 try await body()
                 trigger.triggerGracefulShutdown()
                 try await group.waitForAll()
@@ -43,7 +43,7 @@ struct ServerOwnedJobTests {
 
     /// Starts a job that sleeps for `duration`, and records whether it finished or was cancelled.
     func startSleeper(on server: MCPServer, for duration: Duration, recording outcome: Outcome) -> Bool {
-        server.start {
+        server.supervisor.start {
             do {
                 try await Task.sleep(for: duration)
                 outcome.value.withLock { $0 = "finished" }
@@ -56,7 +56,7 @@ struct ServerOwnedJobTests {
     @Test func refusedUnlessRunning() {
         let server = makeServer(drainTimeout: .seconds(1))
         // The caller then runs the work itself, as part of its request.
-        let started = server.start {}
+        let started = server.supervisor.start {}
         #expect(!started)
     }
 
@@ -64,11 +64,11 @@ struct ServerOwnedJobTests {
         let server = makeServer(drainTimeout: .seconds(1))
         try await whileRunning(server) {
             let ran = Mutex(false)
-            let started = server.start { ran.withLock { $0 = true } }
+            let started = server.supervisor.start { ran.withLock { $0 = true } }
             #expect(started)
             // Task.immediate: done before start returns, and nothing is left to cancel or wait for.
             #expect(ran.withLock { $0 })
-            #expect(server.jobState.withLock { $0.tasks.isEmpty && $0.active == 0 })
+            #expect(server.supervisor.jobState.withLock { $0.tasks.isEmpty && $0.active == 0 })
         }
     }
 
@@ -77,12 +77,12 @@ struct ServerOwnedJobTests {
         let outcome = Outcome()
         try await whileRunning(server) {
             #expect(startSleeper(on: server, for: .milliseconds(200), recording: outcome))
-            #expect(server.jobState.withLock { $0.active == 1 && $0.tasks.count == 1 })
+            #expect(server.supervisor.jobState.withLock { $0.active == 1 && $0.tasks.count == 1 })
         } afterShutdown: {
             // run() returned only after the job ended, and did not cancel it.
             #expect(outcome.value.withLock { $0 } == "finished")
-            #expect(server.jobState.withLock { $0.tasks.isEmpty && $0.active == 0 })
-            let startedWhileDrained = server.start {}
+            #expect(server.supervisor.jobState.withLock { $0.tasks.isEmpty && $0.active == 0 })
+            let startedWhileDrained = server.supervisor.start {}
             #expect(!startedWhileDrained)
         }
     }

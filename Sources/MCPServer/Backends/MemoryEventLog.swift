@@ -37,7 +37,7 @@ public final class MemoryEventLog: EventLog {
             if st.expiresAt != 0 && st.expiresAt <= now { st = Stream() }
             let event = LoggedEvent(position: UInt64(st.events.count + 1), data: data)
             st.events.append(event)
-            st.expiresAt = now + ttl.milliseconds
+            st.expiresAt = now + ttl.wholeMilliseconds
             s.streams[stream] = st
             return (event, Array(st.tails.values))
         }
@@ -90,7 +90,7 @@ public final class MemoryEventLog: EventLog {
         let tails = state.withLock { s -> [AsyncThrowingStream<LoggedEvent, any Error>.Continuation] in
             guard var st = s.streams[stream] else { return [] }
             st.closed = true
-            st.expiresAt = now + ttl.milliseconds
+            st.expiresAt = now + ttl.wholeMilliseconds
             let t = Array(st.tails.values)
             st.tails = [:]
             s.streams[stream] = st

@@ -49,7 +49,7 @@ public final class MemorySessionStore: SessionStore {
             if let e = s.entries[key], e.expiresAt > now { return nil }
             let v = s.nextVersion
             s.nextVersion += 1
-            s.entries[key] = Entry(value: value, version: v, expiresAt: now + ttl.milliseconds)
+            s.entries[key] = Entry(value: value, version: v, expiresAt: now + ttl.wholeMilliseconds)
             return v
         }
     }
@@ -59,7 +59,7 @@ public final class MemorySessionStore: SessionStore {
         return state.withLock { s in
             let v = s.nextVersion
             s.nextVersion += 1
-            s.entries[key] = Entry(value: value, version: v, expiresAt: now + ttl.milliseconds)
+            s.entries[key] = Entry(value: value, version: v, expiresAt: now + ttl.wholeMilliseconds)
             return v
         }
     }
@@ -70,7 +70,7 @@ public final class MemorySessionStore: SessionStore {
             guard let e = s.entries[key], e.expiresAt > now, e.version == expectedVersion else { return nil }
             let v = s.nextVersion
             s.nextVersion += 1
-            s.entries[key] = Entry(value: value, version: v, expiresAt: now + ttl.milliseconds)
+            s.entries[key] = Entry(value: value, version: v, expiresAt: now + ttl.wholeMilliseconds)
             return v
         }
     }
@@ -79,7 +79,7 @@ public final class MemorySessionStore: SessionStore {
         let now = clock.millis()
         return state.withLock { s in
             guard var e = s.entries[key], e.expiresAt > now else { return false }
-            e.expiresAt = now + ttl.milliseconds
+            e.expiresAt = now + ttl.wholeMilliseconds
             s.entries[key] = e
             return true
         }
@@ -89,7 +89,7 @@ public final class MemorySessionStore: SessionStore {
         let now = clock.millis()
         return state.withLock { s in
             guard var e = s.entries[key], e.expiresAt > now else { return nil }
-            e.expiresAt = now + ttl.milliseconds
+            e.expiresAt = now + ttl.wholeMilliseconds
             s.entries[key] = e
             return VersionedValue(value: e.value, version: e.version)
         }

@@ -24,11 +24,11 @@ public struct ProtocolVersion: Sendable, Hashable, Comparable, CustomStringConve
     /// The first Streamable HTTP revision.
     public static let v2025_03_26 = ProtocolVersion("2025-03-26")
 
-    /// The modern revisions this runtime serves.
-    public static let modern: [ProtocolVersion] = [.v2026_07_28]
+    /// The stateless revisions this runtime serves: every request carries its own metadata, with no session.
+    public static let stateless: [ProtocolVersion] = [.v2026_07_28]
 
-    /// Whether the revision is modern (per-request metadata, no `initialize`).
-    public var isModern: Bool { self >= .v2026_07_28 }
+    /// The session-based revisions this runtime serves, newest first.
+    public static let sessionBased: [ProtocolVersion] = [.v2025_11_25, .v2025_06_18, .v2025_03_26]
 }
 
 /// Names of the reserved `_meta` keys.

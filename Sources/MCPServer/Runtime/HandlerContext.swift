@@ -30,8 +30,6 @@ public struct RequestMeta: Sendable {
     public var logLevel: LogLevel?
     /// The token to put on progress notifications; `nil` means the client wants none.
     public var progressToken: JSONValue?
-    /// The whole `_meta` object.
-    public var raw: [String: JSONValue]
 
     /// Creates request metadata.
     public init(
@@ -39,15 +37,13 @@ public struct RequestMeta: Sendable {
         clientInfo: JSONValue? = nil,
         clientCapabilities: JSONValue = [:],
         logLevel: LogLevel? = nil,
-        progressToken: JSONValue? = nil,
-        raw: [String: JSONValue] = [:]
+        progressToken: JSONValue? = nil
     ) {
         self.protocolVersion = protocolVersion
         self.clientInfo = clientInfo
         self.clientCapabilities = clientCapabilities
         self.logLevel = logLevel
         self.progressToken = progressToken
-        self.raw = raw
     }
 
     /// Whether the client declared the capability at `path` (for example `["elicitation", "url"]`).
@@ -60,8 +56,8 @@ public struct RequestMeta: Sendable {
     }
 }
 
-/// Asks the client for input. Modern requests answer through MRTR rounds; legacy sessions through
-/// server-to-client requests.
+/// Asks the client for input. Stateless requests answer through MRTR rounds; sessions through server-to-client
+/// requests.
 protocol InputChannel: Sendable {
     func request(method: String, params: JSONValue, context: HandlerContext) async throws -> JSONValue
 }
@@ -69,8 +65,8 @@ protocol InputChannel: Sendable {
 /// What a handler knows about its request, and how it talks back to the client.
 ///
 /// The same handler code serves every protocol generation: in a 2026-07-28 request, ``elicit(message:requestedSchema:)``
-/// ends the round with an `InputRequiredResult` and returns the answer when the client retries; in a legacy session
-/// it sends a server-to-client request and waits for the answer.
+/// ends the round with an `InputRequiredResult` and returns the answer when the client retries; in a session it sends
+/// a server-to-client request and waits for the answer.
 public struct HandlerContext: Sendable {
     /// The JSON-RPC id of the request.
     public let requestID: JSONRPCRequestID
@@ -84,9 +80,8 @@ public struct HandlerContext: Sendable {
     public let logger: Logger
     let sink: any MessageSink
     let inputs: any InputChannel
-    /// The server handling the request (its backends, configuration and statistics).
-    public let server: MCPServer
-    let legacy: LegacyRequest?
+    let runtime: HandlerRuntime
+    let session: SessionContext?
 
     init(
         requestID: JSONRPCRequestID,
@@ -96,8 +91,8 @@ public struct HandlerContext: Sendable {
         logger: Logger,
         sink: any MessageSink,
         inputs: any InputChannel,
-        server: MCPServer,
-        legacy: LegacyRequest? = nil
+        runtime: HandlerRuntime,
+        session: SessionContext? = nil
     ) {
         self.requestID = requestID
         self.method = method
@@ -106,9 +101,19 @@ public struct HandlerContext: Sendable {
         self.logger = logger
         self.sink = sink
         self.inputs = inputs
-        self.server = server
-        self.legacy = legacy
+        self.runtime = runtime
+        self.session = session
     }
+
+    /// The deployment's shared key-value store: state that every replica must see (a counter, a cache) belongs
+    /// here, never in a handler's process memory.
+    public var store: any SessionStore { runtime.store }
+
+    /// The id of the replica running this handler.
+    public var replicaID: String { runtime.replicaID }
+
+    /// A snapshot of the counters of the runtime running this handler.
+    public var statistics: MCPServer.Statistics { runtime.supervisor.statistics.withLock { $0 } }
 
     /// Whether the request was cancelled (for example, the client closed the response stream).
     public var isCancelled: Bool { Task.isCancelled }
@@ -128,9 +133,9 @@ public struct HandlerContext: Sendable {
     /// Sends a log message, if the client asked for messages at `level` or above.
     public func log(_ level: LogLevel, _ data: JSONValue, logger name: String? = nil) async throws {
         let wanted: LogLevel?
-        if let legacy {
+        if let session {
             // A session's level can change while the handler runs (logging/setLevel, on any replica).
-            wanted = try await server.loadSession(legacy.sessionID)?.logLevel
+            wanted = try await runtime.sessions.load(session.sessionID)?.logLevel
         } else {
             wanted = meta.logLevel
         }
@@ -188,15 +193,37 @@ public struct HandlerContext: Sendable {
         }
     }
 
-    /// Pings the client. In a legacy session this sends a `ping` request on the request's stream and waits for the
-    /// answer (or the client-request timeout); 2026-07-28 has no server-to-client ping, so there it returns at once.
+    /// Pings the client. In a session this sends a `ping` request on the request's stream and waits for the answer
+    /// (or the client-request timeout); 2026-07-28 has no server-to-client ping, so there it returns at once.
     public func pingClient() async throws {
-        guard legacy != nil else { return }
+        guard session != nil else { return }
         _ = try await inputs.request(method: "ping", params: [:], context: self)
     }
 
     /// Publishes `notifications/resources/updated` for `uri` to every subscriber, on every replica.
     public func notifyResourceUpdated(uri: String) async throws {
-        try await server.notifyResourceUpdated(uri: uri)
+        try await runtime.bus.publish(ClusterWire.Payload.resourceUpdated(uri: uri), to: ClusterWire.Channel.resourceUpdated)
+    }
+
+    /// Publishes `notifications/<kind>/list_changed` on every replica.
+    public func notifyListChanged(_ kind: ListKind) async throws {
+        try await runtime.bus.publish([], to: ClusterWire.Channel.listChanged(kind))
+    }
+}
+
+/// What a handler's context reaches of the runtime: the shared store and bus, the session state, the counters.
+struct HandlerRuntime: Sendable {
+    let store: any SessionStore
+    let bus: any MessageBus
+    let sessions: Sessions
+    let supervisor: Supervisor
+    let replicaID: String
+
+    init(backends: Backends, sessions: Sessions, supervisor: Supervisor, replicaID: String) {
+        self.store = backends.sessionStore
+        self.bus = backends.messageBus
+        self.sessions = sessions
+        self.supervisor = supervisor
+        self.replicaID = replicaID
     }
 }

@@ -44,91 +44,40 @@ public struct CompletionReference: Sendable, Hashable {
     }
 }
 
-/// The MCP protocol runtime: registered tools, resources and prompts, and the dispatch of requests to them.
+/// The MCP protocol runtime: what an embedder registers (tools, resources, prompts, completions), configures and runs.
 ///
-/// It does no I/O of its own beyond the backend protocols; a transport (the HTTP edge in `MCPServerHTTP`) feeds it
-/// parsed messages and writes what it returns. Register everything before serving; registering later is allowed and
-/// announces `list_changed` to listeners.
+/// A transport (the HTTP edge in `MCPServerHTTP`) hands it each request as one HTTP-independent description and
+/// writes the one reply it gets back (``respond(to:)``). Behind that call the work is split along the state each
+/// part owns:
+/// - ``Registry``: what is registered;
+/// - dispatch (`MCPServer+Dispatch.swift`): methods to handlers, MRTR rounds, results;
+/// - ``Sessions`` and ``SessionStreams``: the 2025-era sessions and their SSE streams, all in the backends;
+/// - ``Relay``: answers and cancellations between replicas, over the bus;
+/// - ``Supervisor``: the jobs this replica runs, and the drain.
+///
+/// The runtime does no I/O of its own beyond the backend protocols. Register everything before serving; registering
+/// later is allowed and announces `list_changed` to listeners.
 ///
 /// As a `Service`, it waits for graceful shutdown and then drains: open `subscriptions/listen` streams end with a
-/// final result so clients can reconnect elsewhere.
+/// final result so clients can reconnect elsewhere, and in-flight session handlers get a deadline.
 public final class MCPServer: Service, Sendable {
-    struct RegisteredTool {
-        var tool: Tool
-        var handler: ToolHandler
-        var headerParameters: [String: [String]]  // lower-cased header name -> property path
-        /// The tool's input and output schemas, read once at registration.
-        var input: CompiledSchema
-        var output: CompiledSchema?
-    }
-
-    struct RegisteredResource {
-        var resource: Resource
-        var cache: CacheHint
-        var handler: ResourceHandler
-    }
-
-    struct RegisteredTemplate {
-        var template: ResourceTemplate
-        var matcher: URITemplate
-        var cache: CacheHint
-        var handler: ResourceHandler
-    }
-
-    struct RegisteredPrompt {
-        var prompt: Prompt
-        var handler: PromptHandler
-    }
-
-    struct Registry {
-        var tools: [RegisteredTool] = []
-        var toolIndex: [String: Int] = [:]
-        var resources: [RegisteredResource] = []
-        var resourceIndex: [String: Int] = [:]
-        var templates: [RegisteredTemplate] = []
-        var prompts: [RegisteredPrompt] = []
-        var promptIndex: [String: Int] = [:]
-        var completions: [CompletionReference: [String: CompletionHandler]] = [:]
-    }
-
-    struct DrainState {
-        var draining = false
-        var nextID = 0
-        /// What to do when draining begins: resume a waiter, end a listen stream.
-        var handlers: [Int: @Sendable () -> Void] = [:]
-    }
-
     /// The configuration.
     public let configuration: MCPServerConfiguration
-    /// The shared state backends.
-    public let backends: Backends
     /// The logger.
     public let logger: Logger
-    let registry = Mutex(Registry())
-    let drainState = Mutex(DrainState())
+    /// The shared state backends.
+    package let backends: Backends
+    let registry = Registry()
+    let supervisor = Supervisor()
+    let relay: Relay
+    let sessions: Sessions
+    let streams: SessionStreams
     let sealer: RequestStateSealer
+    let handlerRuntime: HandlerRuntime
     let serverInfo: JSONValue
     /// `{"io.modelcontextprotocol/serverInfo": serverInfo}`, the `_meta` of most results, built once.
     let serverInfoMeta: JSONValue
-    let stats = Mutex(Statistics())
-    let announcements = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(64))
-    let sessionIDs: SessionIDAuthority
-    let pendingClientRequests = Mutex<[String: ResponseSlot]>([:])
-    let clientRequestCounter = Mutex(0)
-    /// Legacy handlers running on this replica: "sessionID|requestID" → cancel.
-    let runningLegacyHandlers = Mutex<[String: @Sendable () -> Void]>([:])
-    let jobState = Mutex(JobState())
-
-    /// The legacy handlers this replica owns (see ``start(_:)``).
-    struct JobState {
-        var running = false
-        var nextID: UInt64 = 0
-        /// Handles of running jobs, to cancel them at the drain deadline (a job that finished while starting is
-        /// never recorded).
-        var tasks: [UInt64: Task<Void, Never>] = [:]
-        /// Jobs started and not yet finished.
-        var active = 0
-    }
+    let announcements = AsyncStream<ListKind>.makeStream(bufferingPolicy: .bufferingNewest(64))
 
     /// Counters of what the runtime did; for tests and diagnostics.
     public struct Statistics: Sendable, Hashable {
@@ -154,7 +103,12 @@ public final class MCPServer: Service, Sendable {
         self.backends = backends
         self.logger = logger
         self.sealer = RequestStateSealer(keyRing: backends.keyRing, lifetime: configuration.requestStateLifetime)
-        self.sessionIDs = SessionIDAuthority(keyRing: backends.keyRing)
+        self.relay = Relay(
+            replicaID: configuration.replicaID, backends: backends, answerClaimTTL: configuration.clientRequestTimeout * 2, logger: logger
+        )
+        self.sessions = Sessions(store: backends.sessionStore, ids: SessionIDAuthority(keyRing: backends.keyRing), ttl: configuration.sessionTTL)
+        self.streams = SessionStreams(backends: backends, sessions: sessions, supervisor: supervisor, logger: logger, lockTTL: .seconds(60))
+        self.handlerRuntime = HandlerRuntime(backends: backends, sessions: sessions, supervisor: supervisor, replicaID: configuration.replicaID)
         var info: [String: JSONValue] = ["name": .string(configuration.name), "version": .string(configuration.version)]
         if let title = configuration.title { info["title"] = .string(title) }
         self.serverInfo = .object(info)
@@ -162,38 +116,20 @@ public final class MCPServer: Service, Sendable {
     }
 
     /// A snapshot of the runtime's counters.
-    public var statistics: Statistics { stats.withLock { $0 } }
+    public var statistics: Statistics { supervisor.statistics.withLock { $0 } }
 
     // MARK: Registration
 
     /// Registers a tool. A tool of the same name is replaced.
     public func registerTool(_ tool: Tool, handler: @escaping ToolHandler) {
-        let headers = Self.headerParameters(of: tool.inputSchema)
-        let replaced = registry.withLock { r -> Bool in
-            let entry = RegisteredTool(
-                tool: tool, handler: handler, headerParameters: headers,
-                input: CompiledSchema(tool.inputSchema), output: tool.outputSchema.map(CompiledSchema.init)
-            )
-            if let i = r.toolIndex[tool.name] {
-                r.tools[i] = entry
-                return true
-            }
-            r.toolIndex[tool.name] = r.tools.count
-            r.tools.append(entry)
-            return false
-        }
-        _ = replaced
-        announceListChanged("tools")
+        registry.add(tool, handler: handler)
+        announceListChanged(.tools)
     }
 
     /// Removes a tool and announces the change.
     public func removeTool(named name: String) {
-        registry.withLock { r in
-            guard r.toolIndex[name] != nil else { return }
-            r.tools.removeAll { $0.tool.name == name }
-            r.toolIndex = Dictionary(uniqueKeysWithValues: r.tools.enumerated().map { ($1.tool.name, $0) })
-        }
-        announceListChanged("tools")
+        registry.removeTool(named: name)
+        announceListChanged(.tools)
     }
 
     /// Registers a resource with a fixed URI.
@@ -202,16 +138,8 @@ public final class MCPServer: Service, Sendable {
     ///   - cache: the caching hint of its `resources/read` results.
     ///   - handler: produces its contents.
     public func registerResource(_ resource: Resource, cache: CacheHint = .noStore, handler: @escaping ResourceHandler) {
-        registry.withLock { r in
-            let entry = RegisteredResource(resource: resource, cache: cache, handler: handler)
-            if let i = r.resourceIndex[resource.uri] {
-                r.resources[i] = entry
-            } else {
-                r.resourceIndex[resource.uri] = r.resources.count
-                r.resources.append(entry)
-            }
-        }
-        announceListChanged("resources")
+        registry.add(resource, cache: cache, handler: handler)
+        announceListChanged(.resources)
     }
 
     /// Registers a resource template; reads of matching URIs go to `handler` with the template variables.
@@ -219,67 +147,34 @@ public final class MCPServer: Service, Sendable {
         guard let matcher = URITemplate(template.uriTemplate) else {
             preconditionFailure("invalid URI template \(template.uriTemplate)")
         }
-        registry.withLock { r in
-            r.templates.removeAll { $0.template.uriTemplate == template.uriTemplate }
-            r.templates.append(RegisteredTemplate(template: template, matcher: matcher, cache: cache, handler: handler))
-        }
-        announceListChanged("resources")
+        registry.add(template, matcher: matcher, cache: cache, handler: handler)
+        announceListChanged(.resources)
     }
 
     /// Registers a prompt.
     public func registerPrompt(_ prompt: Prompt, handler: @escaping PromptHandler) {
-        registry.withLock { r in
-            let entry = RegisteredPrompt(prompt: prompt, handler: handler)
-            if let i = r.promptIndex[prompt.name] {
-                r.prompts[i] = entry
-            } else {
-                r.promptIndex[prompt.name] = r.prompts.count
-                r.prompts.append(entry)
-            }
-        }
-        announceListChanged("prompts")
+        registry.add(prompt, handler: handler)
+        announceListChanged(.prompts)
     }
 
     /// Registers completions for one argument of a prompt or one variable of a resource template.
     public func registerCompletion(for reference: CompletionReference, argument: String, handler: @escaping CompletionHandler) {
-        registry.withLock { r in r.completions[reference, default: [:]][argument] = handler }
-    }
-
-    /// The `x-mcp-header` annotations of an input schema: header name (lower-cased) to property path.
-    static func headerParameters(of schema: JSONValue) -> [String: [String]] {
-        var out: [String: [String]] = [:]
-        func walk(_ node: JSONValue, _ path: [String], depth: Int) {
-            guard depth < 16, let props = node["properties"]?.objectValue else { return }
-            for (name, sub) in props {
-                if let header = sub["x-mcp-header"]?.stringValue {
-                    out[header.lowercased()] = path + [name]
-                }
-                walk(sub, path + [name], depth: depth + 1)
-            }
-        }
-        walk(schema, [], depth: 0)
-        return out
+        registry.addCompletion(for: reference, argument: argument, handler: handler)
     }
 
     // MARK: Notifications
 
-    static let toolsListChangedChannel = "mcp:list_changed:tools"
-    static let resourcesListChangedChannel = "mcp:list_changed:resources"
-    static let promptsListChangedChannel = "mcp:list_changed:prompts"
-    static let resourceUpdatedChannel = "mcp:resources:updated"
-
     /// Publishes `notifications/resources/updated` for `uri` to every subscriber, on every replica.
     public func notifyResourceUpdated(uri: String) async throws {
-        let payload = JSONWriter.encode(["uri": .string(uri)])
-        try await backends.messageBus.publish(payload, to: Self.resourceUpdatedChannel)
+        try await backends.messageBus.publish(ClusterWire.Payload.resourceUpdated(uri: uri), to: ClusterWire.Channel.resourceUpdated)
     }
 
-    /// Publishes `notifications/<kind>/list_changed` (kind: `tools`, `resources` or `prompts`) on every replica.
-    public func notifyListChanged(_ kind: String) async throws {
-        try await backends.messageBus.publish([], to: "mcp:list_changed:\(kind)")
+    /// Publishes `notifications/<kind>/list_changed` on every replica.
+    public func notifyListChanged(_ kind: ListKind) async throws {
+        try await backends.messageBus.publish([], to: ClusterWire.Channel.listChanged(kind))
     }
 
-    private func announceListChanged(_ kind: String) {
+    private func announceListChanged(_ kind: ListKind) {
         // Published by `run()`, so registration stays synchronous and no task outlives its owner.
         announcements.continuation.yield(kind)
     }
@@ -287,19 +182,18 @@ public final class MCPServer: Service, Sendable {
     // MARK: Lifecycle
 
     /// Runs the work this replica owns until graceful shutdown, then drains: open listen streams end with a final
-    /// result, new legacy work is refused, and in-flight legacy handlers get ``MCPServerConfiguration/drainTimeout``
-    /// to finish before they are cancelled.
+    /// result, new session work is refused, and in-flight session handlers get
+    /// ``MCPServerConfiguration/drainTimeout`` to finish before they are cancelled.
     public func run() async throws {
-        let bus = backends.messageBus
         let logger = self.logger
-        jobState.withLock { $0.running = true }
-        defer { jobState.withLock { $0.running = false } }
+        supervisor.setRunning(true)
+        defer { supervisor.setRunning(false) }
         do {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask {
                     await cancelWhenGracefulShutdown {
                         for await kind in self.announcements.stream {
-                            do { try await bus.publish([], to: "mcp:list_changed:\(kind)") } catch {
+                            do { try await self.notifyListChanged(kind) } catch {
                                 logger.debug("list_changed publish failed", metadata: ["mcp.error": "\(error)"])
                             }
                         }
@@ -307,142 +201,54 @@ public final class MCPServer: Service, Sendable {
                 }
                 group.addTask {
                     await cancelWhenGracefulShutdown {
-                        do { try await self.serveRelays() } catch {
+                        do { try await self.relay.serve() } catch {
                             logger.error("relay subscription ended", metadata: ["mcp.error": "\(error)"])
                         }
                     }
                 }
-                // Serving until graceful shutdown (or cancellation); then new legacy work is refused.
-                await self.waitForDrain()
-                self.beginDraining()
+                // Serving until graceful shutdown (or cancellation); then new session work is refused.
+                await self.supervisor.waitForDrain()
+                self.supervisor.beginDraining()
                 // Draining: give in-flight work a deadline.
-                let deadline = ContinuousClock.now + self.configuration.drainTimeout
-                group.addTask {
-                    do {
-                        while self.jobState.withLock({ $0.active }) > 0 {
-                            if ContinuousClock.now >= deadline { throw DrainDeadline() }
-                            try await Task.sleep(for: .milliseconds(20))
-                        }
-                    } catch {
-                        self.cancelJobs()
-                        throw error
-                    }
+                if await self.supervisor.drainJobs(until: .now + self.configuration.drainTimeout) {
+                    logger.debug("drain deadline reached; in-flight handlers were cancelled")
                 }
+                // The announcement and relay loops end with graceful shutdown (or cancellation), not with the drain: a
+                // drain begun by `beginDraining()` leaves the service running.
             }
-        } catch is DrainDeadline {
-            logger.debug("drain deadline reached; in-flight handlers were cancelled")
         } catch {
-            cancelJobs()
-            await awaitJobs()
+            supervisor.cancelJobs()
+            await supervisor.awaitJobs()
             throw error
         }
-        await awaitJobs()
-        beginDraining()
+        await supervisor.awaitJobs()
+        supervisor.beginDraining()
     }
 
-    struct DrainDeadline: Error {}
-
-    /// Starts `job` at once, on the calling thread until its first suspension (`Task.immediate`), as work this server
-    /// owns: it outlives the HTTP request that started it (legacy handlers keep running when the client
-    /// disconnects), ``run()`` waits for it while draining, and cancels it at the drain deadline. A job that finishes
-    /// without suspending costs no thread hop.
-    /// - Returns: `false` if the server is not running or is draining; the caller then runs the work itself.
-    package func start(_ job: @escaping @Sendable () async -> Void) -> Bool {
-        let id = jobState.withLock { s -> UInt64? in
-            guard s.running, !self.isDraining else { return nil }
-            s.nextID += 1
-            s.active += 1
-            return s.nextID
-        }
-        guard let id else { return false }
-        let finished = HandlerFinished()
-        let task = Task.immediate {
-            await job()
-            // The flag goes up before the lock: a start that takes the lock later sees it and records nothing.
-            finished.flag.store(true, ordering: .releasing)
-            self.jobState.withLock { s in
-                s.active -= 1
-                s.tasks.removeValue(forKey: id)
-            }
-        }
-        if !finished.flag.load(ordering: .acquiring) {
-            jobState.withLock { s in
-                if !finished.flag.load(ordering: .acquiring) { s.tasks[id] = task }
-            }
-        }
-        return true
-    }
-
-    /// Cancels every job this server owns.
-    func cancelJobs() {
-        for task in jobState.withLock({ Array($0.tasks.values) }) { task.cancel() }
-    }
-
-    /// Waits until every job this server owns has ended.
-    func awaitJobs() async {
-        for task in jobState.withLock({ Array($0.tasks.values) }) { await task.value }
-    }
-
-    /// Ends every open `subscriptions/listen` stream with a final result and refuses new ones.
+    /// Ends every open `subscriptions/listen` stream with a final result, and refuses new streams and new session
+    /// work. ``run()`` does this on graceful shutdown.
     public func beginDraining() {
-        let handlers = drainState.withLock { s -> [@Sendable () -> Void] in
-            s.draining = true
-            let h = Array(s.handlers.values)
-            s.handlers = [:]
-            return h
-        }
-        for handler in handlers { handler() }
-    }
-
-    /// Registers `handler` to run once when draining begins, or runs it at once if it has.
-    /// - Returns: the id for ``removeDrainHandler(_:)``, or `nil` when it already ran.
-    func onDrain(_ handler: @escaping @Sendable () -> Void) -> Int? {
-        let id = drainState.withLock { s -> Int? in
-            guard !s.draining else { return nil }
-            s.nextID += 1
-            s.handlers[s.nextID] = handler
-            return s.nextID
-        }
-        if id == nil { handler() }
-        return id
-    }
-
-    /// Removes a handler that ``onDrain(_:)`` registered, if it has not run.
-    /// - Returns: the handler, when it was still registered.
-    @discardableResult
-    func removeDrainHandler(_ id: Int?) -> (@Sendable () -> Void)? {
-        guard let id else { return nil }
-        return drainState.withLock { $0.handlers.removeValue(forKey: id) }
+        supervisor.beginDraining()
     }
 
     /// Whether the server is draining.
-    public var isDraining: Bool { drainState.withLock { $0.draining } }
+    public var isDraining: Bool { supervisor.isDraining }
 
-    /// Returns when the server starts draining, or when the calling task is cancelled.
-    package func waitForDrain() async {
-        // Requests run under the HTTP server's service, which is told to shut down before this one: drain then too.
-        await withGracefulShutdownHandler {
-            await self.waitForDrainSignal()
-        } onGracefulShutdown: {
-            self.beginDraining()
+    /// Whether this replica can serve: not draining, and its shared store answers.
+    package func readiness() async -> Readiness {
+        if isDraining { return .draining }
+        do {
+            _ = try await backends.sessionStore.get(ClusterWire.Key.readinessProbe)
+            return .ready
+        } catch {
+            return .storeUnavailable
         }
     }
 
-    private func waitForDrainSignal() async {
-        let id = Mutex<Int?>(nil)
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                // Checked under the lock that the cancellation handler takes, so a cancel is never missed.
-                let cancelled = id.withLock { id -> Bool in
-                    guard !Task.isCancelled else { return true }
-                    id = onDrain { c.resume() }
-                    return false
-                }
-                if cancelled { c.resume() }
-            }
-        } onCancel: {
-            // Once registered, the handler runs exactly once: here, or when draining begins.
-            id.withLock { removeDrainHandler($0) }?()
-        }
+    /// What ``readiness()`` found.
+    package enum Readiness: Sendable {
+        case ready
+        case draining
+        case storeUnavailable
     }
 }

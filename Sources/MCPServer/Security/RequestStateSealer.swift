@@ -63,7 +63,7 @@ public struct RequestStateSealer: Sendable {
     public init(keyRing: any KeyRing, lifetime: Duration = .seconds(600), clock: WallClock = .system) {
         self.keyRing = keyRing
         self.clock = clock
-        self.lifetimeMillis = lifetime.components.seconds * 1000 + lifetime.components.attoseconds / 1_000_000_000_000_000
+        self.lifetimeMillis = lifetime.wholeMilliseconds
     }
 
     /// The digest that binds a token to one request.

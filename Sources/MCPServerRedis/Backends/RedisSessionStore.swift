@@ -138,9 +138,6 @@ public struct RedisSessionStore: SessionStore {
 extension Duration {
     /// Whole milliseconds for `PX`/`PEXPIRE`, at least 1 (Redis rejects 0).
     var redisMilliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (ms, overflow) = seconds.multipliedReportingOverflow(by: 1000)
-        if overflow { return seconds > 0 ? Int64.max / 2 : 1 }
-        return max(1, ms &+ attoseconds / 1_000_000_000_000_000)
+        max(1, wholeMilliseconds)
     }
 }

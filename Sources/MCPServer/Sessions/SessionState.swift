@@ -3,8 +3,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 
-/// The state of a legacy (2025-03-26 … 2025-11-25) session, kept only in the ``SessionStore`` as JSON.
-public struct LegacySession: Sendable, Hashable {
+/// The state of a session (protocols 2025-03-26 … 2025-11-25), kept only in the ``SessionStore`` as JSON.
+public struct SessionState: Sendable, Hashable {
     /// The negotiated protocol version.
     public var protocolVersion: ProtocolVersion
     /// The client's `clientInfo` from `initialize`.
@@ -56,22 +56,9 @@ public struct LegacySession: Sendable, Hashable {
     }
 }
 
-/// What a handler running in a legacy session needs to know about it.
-struct LegacyRequest: Sendable {
+/// What a handler running in a session needs to know about it.
+struct SessionContext: Sendable {
     var sessionID: String
     var protocolVersion: ProtocolVersion
     var clientCapabilities: JSONValue
-}
-
-/// Store keys and bus channels of a session. Everything of one session shares the `{sessionID}` hash tag, so it stays
-/// in one Redis Cluster slot.
-package enum StoreKey {
-    package static func session(_ id: String) -> String { "mcp:{\(id)}:session" }
-    /// The lock that keeps a session to one standalone GET stream.
-    package static func getStreamLock(_ id: String) -> String { "mcp:{\(id)}:get" }
-    package static func eventStream(session id: String, stream: String) -> String { "mcp:{\(id)}:events:\(stream)" }
-    /// The claim that lets one answer to a server-to-client request through, on any replica.
-    package static func answerClaim(session id: String, requestID: String) -> String { "mcp:{\(id)}:answered:\(requestID)" }
-    /// The bus channel that tells every replica's streams of a session that it ended (or that a stream was taken over).
-    package static func sessionChannel(_ id: String) -> String { "mcp:session:\(id)" }
 }

@@ -5,151 +5,37 @@
 
 import Logging
 
-/// One request as the runtime sees it, whatever the transport.
-public struct IncomingRequest: Sendable {
-    /// The JSON-RPC id.
-    public var id: JSONRPCRequestID
-    /// The method.
-    public var method: String
-    /// The `params` object (empty when absent).
-    public var params: [String: JSONValue]
-    /// The authenticated caller.
-    public var principal: Principal
-
-    /// Creates a request.
-    public init(id: JSONRPCRequestID, method: String, params: [String: JSONValue], principal: Principal = .anonymous) {
-        self.id = id
-        self.method = method
-        self.params = params
-        self.principal = principal
-    }
-}
-
+/// Dispatch: methods to the registered handlers, for both generations. A handler's input requests become MRTR rounds
+/// in a stateless request and server-to-client requests in a session (``runRound(_:meta:sink:binding:session:_:)``).
 extension MCPServer {
-    /// The methods of protocol 2026-07-28 this runtime serves.
-    public static let modernMethods: Set<String> = [
-        "server/discover", "tools/list", "tools/call", "resources/list", "resources/templates/list", "resources/read",
-        "prompts/list", "prompts/get", "completion/complete", "subscriptions/listen",
-    ]
-
-    /// The protocol versions this server accepts, newest first.
-    public var supportedVersions: [String] { ProtocolVersion.modern.map(\.rawValue) }
-
-    /// Handles one 2026-07-28 request.
-    ///
-    /// - Parameters:
-    ///   - request: the request.
-    ///   - sink: the request's response stream, for progress and log notifications (and the listen stream).
-    /// - Returns: the final JSON-RPC response, or `nil` if the request was cancelled and must get no response.
-    public func handle(_ request: IncomingRequest, sink: any MessageSink) async -> JSONValue? {
-        do {
-            let meta = try parseModernMeta(request.params)
-            let result = try await dispatchModern(request, meta: meta, sink: sink)
-            return ["jsonrpc": "2.0", "id": request.id.json, "result": result]
-        } catch let error as JSONRPCError {
-            return JSONRPCMessage.errorResponse(id: request.id, error: error).json
-        } catch is CancellationError {
-            return nil
-        } catch {
-            if Task.isCancelled { return nil }
-            logger.error("request failed", metadata: ["mcp.method": "\(request.method)", "mcp.error": "\(error)"])
-            return JSONRPCMessage.errorResponse(id: request.id, error: .internalError()).json
-        }
-    }
-
-    /// Reads and checks the reserved `_meta` fields of a modern request.
-    func parseModernMeta(_ params: [String: JSONValue]) throws(JSONRPCError) -> RequestMeta {
-        guard let rawMeta = params["_meta"] else {
-            throw .invalidParams("params._meta is required and must carry \(MetaKey.protocolVersion)")
-        }
-        guard case .object(let meta) = rawMeta else { throw .invalidParams("params._meta must be an object") }
-        // One pass over the members rather than a hashed look-up of each long reserved key.
-        var rawVersion: JSONValue?, rawCapabilities: JSONValue?, rawLevel: JSONValue?, rawToken: JSONValue?
-        var clientInfo: JSONValue?
-        for (key, value) in meta {
-            switch key {
-            case MetaKey.protocolVersion: rawVersion = value
-            case MetaKey.clientCapabilities: rawCapabilities = value
-            case MetaKey.clientInfo: clientInfo = value
-            case MetaKey.logLevel: rawLevel = value
-            case MetaKey.progressToken: rawToken = value
-            default: break
-            }
-        }
-        guard case .string(let version)? = rawVersion else {
-            throw .invalidParams("params._meta.\(MetaKey.protocolVersion) is required")
-        }
-        guard supportedVersions.contains(version) else {
-            throw .unsupportedProtocolVersion(requested: version, supported: supportedVersions)
-        }
-        var capabilities: JSONValue = [:]
-        if let c = rawCapabilities {
-            guard case .object = c else { throw .invalidParams("\(MetaKey.clientCapabilities) must be an object") }
-            capabilities = c
-        }
-        var level: LogLevel?
-        if let l = rawLevel {
-            guard case .string(let s) = l, let parsed = LogLevel(rawValue: s) else {
-                throw .invalidParams("\(MetaKey.logLevel) must be one of \(LogLevel.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            level = parsed
-        }
-        var token: JSONValue?
-        if let t = rawToken {
-            switch t {
-            case .string, .int: token = t
-            default: throw .invalidParams("progressToken must be a string or an integer")
-            }
-        }
-        return RequestMeta(
-            protocolVersion: ProtocolVersion(version),
-            clientInfo: clientInfo,
-            clientCapabilities: capabilities,
-            logLevel: level,
-            progressToken: token,
-            raw: meta
-        )
-    }
-
-    func dispatchModern(
-        _ request: IncomingRequest,
-        meta: RequestMeta,
-        sink: any MessageSink,
-        legacy: LegacyRequest? = nil
-    ) async throws -> JSONValue {
+    /// Runs one request of either generation: `session` is set for a session's request, `nil` for a stateless one.
+    /// - Returns: the result, with the stateless fields (`resultType`, `serverInfo`, caching hints).
+    func dispatch(_ request: IncomingRequest, meta: RequestMeta, sink: any MessageSink, session: SessionContext?) async throws -> JSONValue {
         let params = request.params
         switch request.method {
         case "server/discover":
             var fields: [String: JSONValue] = [
-                "supportedVersions": .array(supportedVersions.map { .string($0) }),
-                "capabilities": capabilities(),
+                "supportedVersions": .array(Self.statelessVersions.map { .string($0) }),
+                "capabilities": registry.capabilities(),
             ]
             if let instructions = configuration.instructions { fields["instructions"] = .string(instructions) }
-            return complete(fields, cache: listCache)
+            return completeResult(fields, cache: listCache)
         case "tools/list":
-            let tools = registry.withLock { $0.tools.map(\.tool.json) }
-            let (items, next) = try page(tools, cursor: params["cursor"])
-            return complete(paged("tools", items, next), cache: listCache)
+            return try listResult("tools", registry.toolList, cursor: params["cursor"])
         case "resources/list":
-            let resources = registry.withLock { $0.resources.map(\.resource.json) }
-            let (items, next) = try page(resources, cursor: params["cursor"])
-            return complete(paged("resources", items, next), cache: listCache)
+            return try listResult("resources", registry.resourceList, cursor: params["cursor"])
         case "resources/templates/list":
-            let templates = registry.withLock { $0.templates.map(\.template.json) }
-            let (items, next) = try page(templates, cursor: params["cursor"])
-            return complete(paged("resourceTemplates", items, next), cache: listCache)
+            return try listResult("resourceTemplates", registry.templateList, cursor: params["cursor"])
         case "prompts/list":
-            let prompts = registry.withLock { $0.prompts.map(\.prompt.json) }
-            let (items, next) = try page(prompts, cursor: params["cursor"])
-            return complete(paged("prompts", items, next), cache: listCache)
+            return try listResult("prompts", registry.promptList, cursor: params["cursor"])
         case "tools/call":
-            return try await callTool(request, meta: meta, sink: sink, legacy: legacy)
+            return try await callTool(request, meta: meta, sink: sink, session: session)
         case "resources/read":
-            return try await readResource(request, meta: meta, sink: sink, legacy: legacy)
+            return try await readResource(request, meta: meta, sink: sink, session: session)
         case "prompts/get":
-            return try await getPrompt(request, meta: meta, sink: sink, legacy: legacy)
+            return try await getPrompt(request, meta: meta, sink: sink, session: session)
         case "completion/complete":
-            return try await complete(request)
+            return try await completion(request)
         case "subscriptions/listen":
             return try await listen(request, meta: meta, sink: sink)
         default:
@@ -162,7 +48,7 @@ extension MCPServer {
     var listCache: CacheHint { CacheHint(ttl: configuration.listCacheTTL, scope: configuration.listCacheScope) }
 
     /// A `complete` result with `serverInfo` and, where given, caching hints.
-    func complete(_ fields: consuming [String: JSONValue], cache: CacheHint? = nil) -> JSONValue {
+    func completeResult(_ fields: consuming [String: JSONValue], cache: CacheHint? = nil) -> JSONValue {
         var o = fields
         // Room for what is added below, so the dictionary grows once at most.
         o.reserveCapacity(o.count + 4)
@@ -174,29 +60,18 @@ extension MCPServer {
             o["_meta"] = serverInfoMeta
         }
         if let cache {
-            o["ttlMs"] = .int(cache.ttl.milliseconds)
+            o["ttlMs"] = .int(cache.ttl.wholeMilliseconds)
             o["cacheScope"] = cache.scope.json
         }
         return .object(o)
     }
 
-    func paged(_ key: String, _ items: [JSONValue], _ next: String?) -> [String: JSONValue] {
+    /// One page of a list result: `key` holds the page's items, `nextCursor` the rest.
+    func listResult(_ key: String, _ all: [JSONValue], cursor: JSONValue?) throws(JSONRPCError) -> JSONValue {
+        let (items, next) = try page(all, cursor: cursor)
         var o: [String: JSONValue] = [key: .array(items)]
         if let next { o["nextCursor"] = .string(next) }
-        return o
-    }
-
-    /// The capabilities this server declares, from what is registered.
-    func capabilities() -> JSONValue {
-        let (tools, resources, templates, prompts, completions) = registry.withLock {
-            (!$0.tools.isEmpty, !$0.resources.isEmpty, !$0.templates.isEmpty, !$0.prompts.isEmpty, !$0.completions.isEmpty)
-        }
-        var c: [String: JSONValue] = ["logging": [:]]
-        if tools { c["tools"] = ["listChanged": true] }
-        if resources || templates { c["resources"] = ["subscribe": true, "listChanged": true] }
-        if prompts { c["prompts"] = ["listChanged": true] }
-        if completions || prompts || templates { c["completions"] = [:] }
-        return .object(c)
+        return completeResult(o, cache: listCache)
     }
 
     /// Cuts one page out of `items`. Cursors are opaque to clients: `p1.<offset>` in base64url.
@@ -246,15 +121,15 @@ extension MCPServer {
         meta: RequestMeta,
         sink: any MessageSink,
         binding: @autoclosure () -> String,
-        legacy: LegacyRequest?,
+        session: SessionContext?,
         _ body: (HandlerContext) async throws -> T
     ) async throws -> RoundOutcome<T> {
         let inputs: MRTRInputs
         let channel: any InputChannel
-        if let legacy {
-            // Legacy sessions ask the client with real server-to-client requests; there are no rounds.
+        if let session {
+            // Sessions ask the client with real server-to-client requests; there are no rounds.
             inputs = MRTRInputs(answers: [:])
-            channel = LegacyInputs(server: self, session: legacy)
+            channel = SessionInputs(relay: relay, timeout: configuration.clientRequestTimeout, session: session)
         } else {
             let answers = try await gatherAnswers(request.params, binding: binding, principal: request.principal)
             inputs = MRTRInputs(answers: answers)
@@ -273,13 +148,13 @@ extension MCPServer {
             logger: logger,
             sink: sink,
             inputs: channel,
-            server: self,
-            legacy: legacy
+            runtime: handlerRuntime,
+            session: session
         )
-        stats.withLock { $0.activeHandlers += 1 }
+        supervisor.statistics.withLock { $0.activeHandlers += 1 }
         defer {
             let cancelled = Task.isCancelled
-            stats.withLock {
+            supervisor.statistics.withLock {
                 $0.activeHandlers -= 1
                 if cancelled { $0.cancelledHandlers += 1 }
             }
@@ -319,7 +194,7 @@ extension MCPServer {
         ]
     }
 
-    func callTool(_ request: IncomingRequest, meta: RequestMeta, sink: any MessageSink, legacy: LegacyRequest?) async throws -> JSONValue {
+    func callTool(_ request: IncomingRequest, meta: RequestMeta, sink: any MessageSink, session: SessionContext?) async throws -> JSONValue {
         guard case .string(let name)? = request.params["name"] else {
             throw JSONRPCError.invalidParams("tools/call needs a string \"name\"")
         }
@@ -328,16 +203,16 @@ extension MCPServer {
             guard case .object(let o) = a else { throw JSONRPCError.invalidParams("arguments must be an object") }
             arguments = o
         }
-        guard let entry = registry.withLock({ r in r.toolIndex[name].map { r.tools[$0] } }) else {
+        guard let entry = registry.tool(named: name) else {
             throw JSONRPCError.invalidParams("Unknown tool: \(name)")
         }
         if let violation = entry.input.firstViolation(of: .object(arguments)) {
-            return complete(CallToolResult.error("Invalid arguments for tool \(name): \(violation)").fields)
+            return completeResult(CallToolResult.error("Invalid arguments for tool \(name): \(violation)").fields)
         }
         let outcome = try await runRound(
             request, meta: meta, sink: sink,
             binding: RequestStateSealer.binding(method: request.method, target: name, arguments: .object(arguments)),
-            legacy: legacy
+            session: session
         ) { context -> CallToolResult in
             do {
                 return try await entry.handler(arguments, context)
@@ -365,28 +240,21 @@ extension MCPServer {
                     throw JSONRPCError.internalError("tool \(name) returned structuredContent that violates its outputSchema: \(violation)")
                 }
             }
-            return complete(result.fields)
+            return completeResult(result.fields)
         }
     }
 
-    func readResource(_ request: IncomingRequest, meta: RequestMeta, sink: any MessageSink, legacy: LegacyRequest?) async throws -> JSONValue {
+    func readResource(_ request: IncomingRequest, meta: RequestMeta, sink: any MessageSink, session: SessionContext?) async throws -> JSONValue {
         guard case .string(let uri)? = request.params["uri"] else {
             throw JSONRPCError.invalidParams("resources/read needs a string \"uri\"")
         }
-        let found = registry.withLock { r -> (ResourceHandler, [String: String], CacheHint)? in
-            if let i = r.resourceIndex[uri] { return (r.resources[i].handler, [:], r.resources[i].cache) }
-            for t in r.templates {
-                if let vars = t.matcher.match(uri) { return (t.handler, vars, t.cache) }
-            }
-            return nil
-        }
-        guard let (handler, variables, cache) = found else {
+        guard let (handler, variables, cache) = registry.resource(for: uri) else {
             throw JSONRPCError.invalidParams("Resource not found", data: ["uri": .string(uri)])
         }
         let outcome = try await runRound(
             request, meta: meta, sink: sink,
             binding: RequestStateSealer.binding(method: request.method, target: uri, arguments: nil),
-            legacy: legacy
+            session: session
         ) { context in
             try await handler(uri, variables, context)
         }
@@ -394,15 +262,15 @@ extension MCPServer {
         case .inputRequired(let result):
             return result
         case .value(let contents):
-            return complete(["contents": .array(contents.map(\.json))], cache: cache)
+            return completeResult(["contents": .array(contents.map(\.json))], cache: cache)
         }
     }
 
-    func getPrompt(_ request: IncomingRequest, meta: RequestMeta, sink: any MessageSink, legacy: LegacyRequest?) async throws -> JSONValue {
+    func getPrompt(_ request: IncomingRequest, meta: RequestMeta, sink: any MessageSink, session: SessionContext?) async throws -> JSONValue {
         guard case .string(let name)? = request.params["name"] else {
             throw JSONRPCError.invalidParams("prompts/get needs a string \"name\"")
         }
-        guard let entry = registry.withLock({ r in r.promptIndex[name].map { r.prompts[$0] } }) else {
+        guard let entry = registry.prompt(named: name) else {
             throw JSONRPCError.invalidParams("Unknown prompt: \(name)")
         }
         var arguments: [String: String] = [:]
@@ -419,7 +287,7 @@ extension MCPServer {
         let outcome = try await runRound(
             request, meta: meta, sink: sink,
             binding: RequestStateSealer.binding(method: request.method, target: name, arguments: .object(arguments.mapValues { .string($0) })),
-            legacy: legacy
+            session: session
         ) { context in
             try await entry.handler(arguments, context)
         }
@@ -429,11 +297,12 @@ extension MCPServer {
         case .value(let result):
             var fields: [String: JSONValue] = ["messages": .array(result.messages.map(\.json))]
             if let d = result.description { fields["description"] = .string(d) }
-            return complete(fields)
+            return completeResult(fields)
         }
     }
 
-    func complete(_ request: IncomingRequest) async throws -> JSONValue {
+    /// Answers `completion/complete`.
+    func completion(_ request: IncomingRequest) async throws -> JSONValue {
         let params = request.params
         guard case .object(let ref)? = params["ref"], case .string(let type)? = ref["type"] else {
             throw JSONRPCError.invalidParams("completion/complete needs a ref with a type")
@@ -449,19 +318,19 @@ extension MCPServer {
         switch type {
         case "ref/prompt":
             guard case .string(let name)? = ref["name"] else { throw JSONRPCError.invalidParams("ref/prompt needs a name") }
-            guard registry.withLock({ $0.promptIndex[name] != nil }) else { throw JSONRPCError.invalidParams("Unknown prompt: \(name)") }
+            guard registry.hasPrompt(named: name) else { throw JSONRPCError.invalidParams("Unknown prompt: \(name)") }
             reference = .prompt(name)
         case "ref/resource":
             guard case .string(let uri)? = ref["uri"] else { throw JSONRPCError.invalidParams("ref/resource needs a uri") }
-            guard registry.withLock({ r in r.templates.contains { $0.template.uriTemplate == uri } || r.resourceIndex[uri] != nil }) else {
+            guard registry.hasTemplateOrResource(uri) else {
                 throw JSONRPCError.invalidParams("Unknown resource template: \(uri)")
             }
             reference = .resourceTemplate(uri)
         default:
             throw JSONRPCError.invalidParams("unknown ref type \(type)")
         }
-        let handler = registry.withLock { $0.completions[reference]?[argName] }
+        let handler = registry.completion(for: reference, argument: argName)
         let completion = try await handler?(value, contextArgs) ?? Completion(values: [])
-        return complete(["completion": completion.json])
+        return completeResult(["completion": completion.json])
     }
 }

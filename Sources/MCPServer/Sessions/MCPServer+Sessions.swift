@@ -6,19 +6,20 @@
 import Logging
 import Synchronization
 
+/// Sessions: protocols 2025-03-26 … 2025-11-25, where `initialize` creates a session that every later request names.
+/// The session lives only in the store, so any replica serves any of its requests.
 extension MCPServer {
-    /// The session-based protocol versions served, newest first.
-    public static let legacyVersions: [String] = ["2025-11-25", "2025-06-18", "2025-03-26"]
-
-    /// The methods a legacy session may call.
-    public static let legacyMethods: Set<String> = [
+    /// The methods a session may call.
+    static let sessionMethods: Set<String> = [
         "ping", "tools/list", "tools/call", "resources/list", "resources/templates/list", "resources/read",
         "resources/subscribe", "resources/unsubscribe", "prompts/list", "prompts/get", "completion/complete",
         "logging/setLevel",
     ]
 
+    // MARK: Lifecycle of a session
+
     /// Answers `initialize`: negotiates the version, stores a new session, and returns its id and the result.
-    public func initializeSession(_ request: IncomingRequest) async -> (sessionID: String?, response: JSONValue) {
+    package func initializeSession(_ request: IncomingRequest) async -> (sessionID: String?, response: JSONValue) {
         let params = request.params
         guard case .string(let requested)? = params["protocolVersion"] else {
             return (nil, JSONRPCMessage.errorResponse(id: request.id, error: .invalidParams("initialize needs a protocolVersion")).json)
@@ -30,8 +31,8 @@ extension MCPServer {
             }
             clientCapabilities = c
         }
-        let version = Self.legacyVersions.contains(requested) ? requested : Self.legacyVersions[0]
-        let session = LegacySession(
+        let version = Sessions.versions.contains(requested) ? requested : Sessions.versions[0]
+        let session = SessionState(
             protocolVersion: ProtocolVersion(version),
             clientInfo: params["clientInfo"] ?? [:],
             clientCapabilities: clientCapabilities,
@@ -39,14 +40,10 @@ extension MCPServer {
             createdAt: WallClock.system.millis()
         )
         do {
-            let id = try await sessionIDs.mint()
-            guard try await backends.sessionStore.create(StoreKey.session(id), value: session.json, ttl: configuration.sessionTTL) != nil else {
-                throw JSONRPCError.internalError("session id collision")
-            }
-            let caps = capabilities()
+            let id = try await sessions.create(session)
             var result: [String: JSONValue] = [
                 "protocolVersion": .string(version),
-                "capabilities": caps,
+                "capabilities": registry.capabilities(),
                 "serverInfo": serverInfo,
             ]
             if let instructions = configuration.instructions { result["instructions"] = .string(instructions) }
@@ -58,89 +55,75 @@ extension MCPServer {
         }
     }
 
-    /// Loads a session's state from the store; `nil` if it does not exist or has expired.
-    public func loadSession(_ id: String) async throws -> LegacySession? {
-        guard let stored = try await backends.sessionStore.get(StoreKey.session(id)) else { return nil }
-        return LegacySession(json: stored.value)
+    /// A session's state from the store; `nil` if it does not exist or has expired.
+    package func loadSession(_ id: String) async throws -> SessionState? {
+        try await sessions.load(id)
     }
 
-    /// Checks a session id as a request presents it: authentic (MAC) first, then present in the store, then owned by
-    /// `principal`. Extends the session's lifetime. `nil` means `404`.
-    public func resumeSession(_ id: String, principal: Principal) async throws -> LegacySession? {
-        guard await sessionIDs.isAuthentic(id) else { return nil }
-        guard let stored = try await backends.sessionStore.getAndTouch(StoreKey.session(id), ttl: configuration.sessionTTL),
-            let session = LegacySession(json: stored.value), session.principal == principal.id
-        else { return nil }
-        return session
+    /// Checks a session id as a request presents it (authentic, present, owned by `principal`) and extends the
+    /// session's lifetime. `nil` means `404`.
+    package func resumeSession(_ id: String, principal: Principal) async throws -> SessionState? {
+        try await sessions.resume(id, principal: principal)
     }
 
-    /// Applies `change` to a stored session with compare-and-set, retrying on concurrent updates.
-    func updateSession(_ id: String, _ change: (inout LegacySession) -> Void) async throws {
-        let store = backends.sessionStore
-        for _ in 0..<32 {
-            guard let stored = try await store.get(StoreKey.session(id)), var session = LegacySession(json: stored.value) else {
-                throw JSONRPCError.invalidRequest("session not found")
-            }
-            change(&session)
-            if try await store.compareAndSet(
-                StoreKey.session(id),
-                value: session.json,
-                expectedVersion: stored.version,
-                ttl: configuration.sessionTTL
-            ) != nil {
-                return
-            }
-        }
-        throw JSONRPCError.internalError("session update conflicted too often")
+    /// Ends a session: removes its state, and tells every replica to end its streams and cancel its handlers.
+    package func deleteSession(_ id: String) async throws {
+        try await sessions.remove(id)
+        try await backends.messageBus.publish(ClusterWire.Payload.sessionDeleted, to: ClusterWire.Channel.session(id))
+        await relay.broadcastCancel(session: id, request: nil)
     }
 
-    /// Handles a client notification in a legacy session.
-    public func handleLegacyNotification(sessionID: String, method: String, params: [String: JSONValue]) async {
+    /// Handles a client notification in a session.
+    package func handleSessionNotification(sessionID: String, method: String, params: [String: JSONValue]) async {
         switch method {
         case "notifications/initialized":
-            try? await updateSession(sessionID) { $0.initialized = true }
+            try? await sessions.update(sessionID) { $0.initialized = true }
         case "notifications/cancelled":
             guard let raw = params["requestId"], let id = JSONRPCRequestID(json: raw) else { return }
-            await broadcastCancel(sessionID: sessionID, requestID: id)
+            await relay.broadcastCancel(session: sessionID, request: id)
         default:
             // roots/list_changed and unknown notifications: nothing to do.
             break
         }
     }
 
-    /// Ends a session: removes its state, and tells every replica to end its streams and cancel its handlers.
-    public func deleteSession(_ id: String) async throws {
-        try await backends.sessionStore.delete(StoreKey.session(id))
-        try await backends.sessionStore.delete(StoreKey.getStreamLock(id))
-        try await backends.messageBus.publish(Array("deleted".utf8), to: StoreKey.sessionChannel(id))
-        await broadcastCancel(sessionID: id, requestID: nil)
+    /// Routes the client's answer to a server-to-client request to the replica whose handler waits for it.
+    /// - Returns: `false` when the answer is refused: unknown or already answered.
+    package func routeClientResponse(sessionID: String, id: JSONRPCRequestID, result: Result<JSONValue, JSONRPCError>) async throws -> Bool {
+        try await relay.route(session: sessionID, id: id, result: result)
     }
 
-    func endLocalSession(_ id: String) {
-        let cancels = runningLegacyHandlers.withLock { map in map.filter { $0.key.hasPrefix("\(id)|") }.map(\.value) }
-        for cancel in cancels { cancel() }
+    /// Delivers the client's answer to a handler waiting on this replica.
+    /// - Returns: `false` if no request with this id (of this session) waits here.
+    package func deliverClientResponse(sessionID: String, id: JSONRPCRequestID, result: Result<JSONValue, JSONRPCError>) -> Bool {
+        relay.deliver(session: sessionID, id: id, result: result)
     }
 
-    /// Handles one request of a legacy session.
+    /// The notification a bus message means for one session's standalone stream, or `nil` if it is not for it.
+    package func sessionNotification(for message: BusMessage, sessionID: String) async throws -> JSONValue? {
+        try await SessionStreams.notification(for: message, session: sessionID, sessions: sessions)
+    }
+
+    // MARK: Requests
+
+    /// Handles one request of a session.
     /// - Returns: the final response, or `nil` when the request was cancelled (no response may follow).
-    public func handleLegacy(_ request: IncomingRequest, sessionID: String, session: LegacySession, sink: any MessageSink) async -> JSONValue? {
+    package func handleSessionRequest(_ request: IncomingRequest, sessionID: String, session: SessionState, sink: any MessageSink) async -> JSONValue? {
         do {
-            // The handler's task is awaited right here; the registry only lets notifications/cancelled and DELETE
-            // (arriving on other requests) cancel it.
+            // The handler's task is awaited right here; the relay only lets notifications/cancelled and DELETE
+            // (arriving on other requests, on any replica) cancel it.
             // Started at once on this thread: a handler that never suspends costs no thread hop, and one that has
-            // already finished is not registered at all.
+            // already finished is not tracked at all.
             let finished = HandlerFinished()
             let task = Task.immediate {
                 defer { finished.flag.store(true, ordering: .releasing) }
-                return try await self.dispatchLegacy(request, sessionID: sessionID, session: session, sink: sink)
+                return try await self.dispatchSession(request, sessionID: sessionID, session: session, sink: sink)
             }
             var key: String?
             if !finished.flag.load(ordering: .acquiring) {
-                let k = "\(sessionID)|\(request.id.json)"
-                runningLegacyHandlers.withLock { $0[k] = { task.cancel() } }
-                key = k
+                key = relay.track(session: sessionID, request: request.id) { task.cancel() }
             }
-            defer { if let key { _ = runningLegacyHandlers.withLock { $0.removeValue(forKey: key) } } }
+            defer { if let key { relay.forget(key) } }
             let result = try await withTaskCancellationHandler {
                 try await task.value
             } onCancel: {
@@ -162,7 +145,7 @@ extension MCPServer {
     /// batched request cannot send server-to-client requests (there is no stream to carry them), so a handler that
     /// asks gets a tool error, and its notifications are dropped.
     /// - Returns: the responses, in order; empty when the batch held only notifications and responses.
-    public func handleLegacyBatch(_ elements: [JSONValue], sessionID: String, session: LegacySession, principal: Principal) async -> [JSONValue] {
+    package func handleSessionBatch(_ elements: [JSONValue], sessionID: String, session: SessionState, principal: Principal) async -> [JSONValue] {
         var responses: [JSONValue] = []
         for element in elements {
             let message: JSONRPCMessage
@@ -177,15 +160,15 @@ extension MCPServer {
                 responses.append(JSONRPCMessage.errorResponse(id: id, error: .invalidRequest("initialize cannot be part of a batch")).json)
             case .request(let id, let method, let params):
                 let request = IncomingRequest(id: id, method: method, params: params, principal: principal)
-                if let response = await handleLegacy(request, sessionID: sessionID, session: session, sink: BatchSink()) {
+                if let response = await handleSessionRequest(request, sessionID: sessionID, session: session, sink: BatchSink()) {
                     responses.append(response)
                 }
             case .notification(let method, let params):
-                await handleLegacyNotification(sessionID: sessionID, method: method, params: params)
+                await handleSessionNotification(sessionID: sessionID, method: method, params: params)
             case .response(let id, let result):
-                _ = try? await routeClientResponse(sessionID: sessionID, id: id, result: .success(result))
+                _ = try? await relay.route(session: sessionID, id: id, result: .success(result))
             case .errorResponse(let id, let error):
-                if let id { _ = try? await routeClientResponse(sessionID: sessionID, id: id, result: .failure(error)) }
+                if let id { _ = try? await relay.route(session: sessionID, id: id, result: .failure(error)) }
             }
         }
         return responses
@@ -201,7 +184,7 @@ extension MCPServer {
         ).json
     }
 
-    func dispatchLegacy(_ request: IncomingRequest, sessionID: String, session: LegacySession, sink: any MessageSink) async throws -> JSONValue {
+    func dispatchSession(_ request: IncomingRequest, sessionID: String, session: SessionState, sink: any MessageSink) async throws -> JSONValue {
         let params = request.params
         switch request.method {
         case "ping":
@@ -210,52 +193,34 @@ extension MCPServer {
             guard case .string(let s)? = params["level"], let level = LogLevel(rawValue: s) else {
                 throw JSONRPCError.invalidParams("level must be one of \(LogLevel.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            try await updateSession(sessionID) { $0.logLevel = level }
+            try await sessions.update(sessionID) { $0.logLevel = level }
             return [:]
         case "resources/subscribe", "resources/unsubscribe":
             guard case .string(let uri)? = params["uri"] else { throw JSONRPCError.invalidParams("\(request.method) needs a string uri") }
             let subscribe = request.method == "resources/subscribe"
-            try await updateSession(sessionID) { s in
+            try await sessions.update(sessionID) { s in
                 s.subscriptions.removeAll { $0 == uri }
                 if subscribe { s.subscriptions.append(uri) }
             }
             return [:]
-        case let method where Self.legacyMethods.contains(method):
+        case let method where Self.sessionMethods.contains(method):
             let meta = RequestMeta(
                 protocolVersion: session.protocolVersion,
                 clientInfo: session.clientInfo,
                 clientCapabilities: session.clientCapabilities,
                 logLevel: session.logLevel,
-                progressToken: params["_meta"]?["progressToken"],
-                raw: params["_meta"]?.objectValue ?? [:]
+                progressToken: params["_meta"]?["progressToken"]
             )
-            let legacy = LegacyRequest(sessionID: sessionID, protocolVersion: session.protocolVersion, clientCapabilities: session.clientCapabilities)
-            return Self.legacyShape(try await dispatchModern(request, meta: meta, sink: sink, legacy: legacy))
+            let context = SessionContext(sessionID: sessionID, protocolVersion: session.protocolVersion, clientCapabilities: session.clientCapabilities)
+            return Self.sessionShape(try await dispatch(request, meta: meta, sink: sink, session: context))
         default:
             throw JSONRPCError.methodNotFound(request.method)
         }
     }
 
-    /// The bus channels that feed a session's standalone GET stream.
-    public static let sessionNotificationChannels: [String] = [
-        toolsListChangedChannel, promptsListChangedChannel, resourcesListChangedChannel, resourceUpdatedChannel,
-    ]
-
-    /// The notification a bus message means for one session's GET stream, or `nil` if it is not for this session
-    /// (for example an update of a resource the session did not subscribe to).
-    public func sessionNotification(for message: BusMessage, sessionID: String) async throws -> JSONValue? {
-        var uris: Set<String> = []
-        if message.channel == Self.resourceUpdatedChannel {
-            // Subscriptions change on any replica: read them from the store when an update arrives.
-            guard let session = try await loadSession(sessionID) else { return nil }
-            uris = Set(session.subscriptions)
-        }
-        return Self.notification(for: message, uris: uris, subscriptionID: nil)
-    }
-
-    /// Removes the 2026-07-28 fields from a result: legacy results have no `resultType` or caching hints.
+    /// Removes the 2026-07-28 fields from a result: session results have no `resultType` or caching hints.
     /// It takes the result by value, so the members are removed in place, without copying the object.
-    static func legacyShape(_ result: consuming JSONValue) -> JSONValue {
+    static func sessionShape(_ result: consuming JSONValue) -> JSONValue {
         var o: [String: JSONValue]
         switch consume result {
         case .object(let members): o = members
@@ -284,9 +249,4 @@ struct BatchSink: MessageSink {
             throw ToolFailure(description: "a request inside a JSON-RPC batch cannot ask the client for input; send it on its own")
         }
     }
-}
-
-/// Set by a legacy handler's task when it ends.
-final class HandlerFinished: Sendable {
-    let flag = Atomic(false)
 }

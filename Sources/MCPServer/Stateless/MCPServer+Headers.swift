@@ -6,18 +6,18 @@
 import Foundation
 
 /// The MCP request metadata headers of one HTTP request.
-public struct RequestMetadataHeaders: Sendable {
+package struct RequestMetadataHeaders: Sendable {
     /// `MCP-Protocol-Version`.
-    public var protocolVersion: String?
+    package var protocolVersion: String?
     /// `Mcp-Method`.
-    public var method: String?
+    package var method: String?
     /// `Mcp-Name`, as sent (possibly in the Base64 sentinel form).
-    public var name: String?
+    package var name: String?
     /// `Mcp-Param-{Name}` headers, keyed by the lower-cased `{Name}`.
-    public var params: [String: String]
+    package var params: [String: String]
 
     /// Creates the header set.
-    public init(protocolVersion: String? = nil, method: String? = nil, name: String? = nil, params: [String: String] = [:]) {
+    package init(protocolVersion: String? = nil, method: String? = nil, name: String? = nil, params: [String: String] = [:]) {
         self.protocolVersion = protocolVersion
         self.method = method
         self.name = name
@@ -25,7 +25,7 @@ public struct RequestMetadataHeaders: Sendable {
     }
 
     /// Decodes a header value that may use the `=?base64?…?=` sentinel form. `nil` if the value is malformed.
-    public static func decodeValue(_ value: String) -> String? {
+    package static func decodeValue(_ value: String) -> String? {
         guard value.utf8.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 <= 0x7E) }) else { return nil }
         guard value.hasPrefix("=?base64?"), value.hasSuffix("?="), value.utf8.count >= 11 else { return value }
         let inner = value.dropFirst(9).dropLast(2)
@@ -35,9 +35,9 @@ public struct RequestMetadataHeaders: Sendable {
 }
 
 extension MCPServer {
-    /// Checks the request metadata headers of a modern request against its body, as the Streamable HTTP transport
+    /// Checks the request metadata headers of a stateless request against its body, as the Streamable HTTP transport
     /// requires. Returns the error to send (HTTP 400), or `nil` when the headers are valid.
-    public func validateHeaders(_ headers: RequestMetadataHeaders, method: String, params: [String: JSONValue]) -> JSONRPCError? {
+    func validateHeaders(_ headers: RequestMetadataHeaders, method: String, params: [String: JSONValue]) -> JSONRPCError? {
         guard let headerVersion = headers.protocolVersion else {
             return .headerMismatch("the MCP-Protocol-Version header is required")
         }
@@ -47,8 +47,8 @@ extension MCPServer {
                 "MCP-Protocol-Version header value '\(headerVersion)' does not match body value '\(bodyVersion ?? "(absent)")'"
             )
         }
-        guard supportedVersions.contains(headerVersion) else {
-            return .unsupportedProtocolVersion(requested: headerVersion, supported: supportedVersions)
+        guard Self.statelessVersions.contains(headerVersion) else {
+            return .unsupportedProtocolVersion(requested: headerVersion, supported: Self.statelessVersions)
         }
         guard let headerMethod = headers.method else { return .headerMismatch("the Mcp-Method header is required") }
         guard headerMethod == method else {
@@ -71,7 +71,7 @@ extension MCPServer {
             }
         }
         if method == "tools/call", let toolName = params["name"]?.stringValue {
-            let annotated = registry.withLock { r in r.toolIndex[toolName].map { r.tools[$0].headerParameters } } ?? [:]
+            let annotated = registry.headerParameters(ofTool: toolName)
             for (header, path) in annotated {
                 var node: JSONValue? = params["arguments"]
                 for key in path { node = node?[key] }
@@ -105,19 +105,6 @@ extension MCPServer {
             guard let d = Double(header) else { return false }
             return d == value.doubleValue
         default: return false
-        }
-    }
-
-    /// The HTTP status for a JSON-RPC error, as the Streamable HTTP transport prescribes.
-    public static func httpStatus(for errorCode: Int) -> Int {
-        switch errorCode {
-        case JSONRPCError.parseErrorCode, JSONRPCError.invalidRequestCode, JSONRPCError.headerMismatchCode,
-            JSONRPCError.unsupportedProtocolVersionCode, JSONRPCError.missingRequiredClientCapabilityCode:
-            return 400
-        case JSONRPCError.methodNotFoundCode:
-            return 404
-        default:
-            return 200
         }
     }
 }

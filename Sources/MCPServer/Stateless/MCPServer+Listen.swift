@@ -3,19 +3,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 
-import ServiceLifecycle
-
-/// What an open `subscriptions/listen` stream carries, in order.
-package enum ListenEvent: Sendable {
-    /// A notification that matches the stream's filter.
-    case notification(JSONValue)
-    /// A keep-alive tick: the transport adds these; the runtime never sends one.
-    case keepAlive
-    /// The server is draining: the stream ends with ``MCPServer/listenFinalResponse(_:)``.
-    case drained
-    /// The message bus ended the subscription (it is shutting down): the stream ends with no response.
-    case ended
-}
+import Synchronization
 
 /// An accepted `subscriptions/listen` request whose subscription is not open yet.
 ///
@@ -55,10 +43,18 @@ extension MCPServer {
     package static let listenBufferSize = 4096
 
     /// Checks a `subscriptions/listen` request (its `_meta`, its filter, and that the server is not draining)
-    /// without opening anything; ``withListen(_:deliver:_:)`` opens it.
-    package func acceptListen(_ request: IncomingRequest) throws(JSONRPCError) -> ListenSubscription {
-        _ = try parseModernMeta(request.params)
-        return try listenSubscription(request)
+    /// without opening anything, and returns its stream: the subscription opens when the stream is written, and
+    /// the acknowledgement is its first event.
+    func listenStream(_ request: IncomingRequest) throws(JSONRPCError) -> EventStream {
+        _ = try parseStatelessMeta(request.params)
+        return listenStream(try listenSubscription(request))
+    }
+
+    /// The stream of an accepted listen subscription, with its acknowledgement already first.
+    func listenStream(_ subscription: ListenSubscription) -> EventStream {
+        let (events, continuation) = AsyncStream<OutboundEvent>.makeStream(bufferingPolicy: .bufferingNewest(Self.listenBufferSize))
+        continuation.yield(.message(subscription.acknowledgement))
+        return EventStream(events: events, continuation: continuation, source: .listen(self, subscription))
     }
 
     /// Reads the filter of a `subscriptions/listen` request.
@@ -79,7 +75,7 @@ extension MCPServer {
                 uris.insert(uri)
             }
         }
-        let caps = capabilities()
+        let caps = registry.capabilities()
         let tools = try flag("toolsListChanged") && caps["tools"] != nil
         let prompts = try flag("promptsListChanged") && caps["prompts"] != nil
         let resourcesList = try flag("resourcesListChanged") && caps["resources"] != nil
@@ -90,84 +86,43 @@ extension MCPServer {
         var channels: [String] = []
         if tools {
             listChanged.append("toolsListChanged")
-            channels.append(Self.toolsListChangedChannel)
+            channels.append(ClusterWire.Channel.toolsListChanged)
         }
         if prompts {
             listChanged.append("promptsListChanged")
-            channels.append(Self.promptsListChangedChannel)
+            channels.append(ClusterWire.Channel.promptsListChanged)
         }
         if resourcesList {
             listChanged.append("resourcesListChanged")
-            channels.append(Self.resourcesListChangedChannel)
+            channels.append(ClusterWire.Channel.resourcesListChanged)
         }
-        if !uris.isEmpty { channels.append(Self.resourceUpdatedChannel) }
+        if !uris.isEmpty { channels.append(ClusterWire.Channel.resourceUpdated) }
         return ListenSubscription(id: request.id, channels: channels, uris: uris, listChanged: listChanged)
     }
 
     /// The response that ends a listen stream when the server drains: a `complete` result.
-    package func listenFinalResponse(_ subscription: ListenSubscription) -> JSONValue {
-        ["jsonrpc": "2.0", "id": subscription.id.json, "result": complete(["_meta": subscription.meta])]
-    }
-
-    /// Opens an accepted listen stream's subscription and runs `body` while it is open.
-    ///
-    /// Events reach `deliver` as they happen, on whatever thread raised them, so a stream needs no task of its own
-    /// beyond the one that runs `body`: matching bus messages as ``ListenEvent/notification(_:)``, then
-    /// ``ListenEvent/drained`` once the server drains (at once if it already is), or ``ListenEvent/ended`` if the bus
-    /// ends first. The subscription is live before `body` starts, so a `body` that sends the acknowledgement first
-    /// misses nothing published after it. Graceful shutdown of the calling task's service drains the server too.
-    /// - Parameters:
-    ///   - subscription: what ``acceptListen(_:)`` accepted.
-    ///   - deliver: receives the events; must not block, and must tolerate a call after `body` has returned.
-    ///   - body: sends the acknowledgement, then the events, until it sees the end or the client goes away.
-    package func withListen<Result: Sendable>(
-        _ subscription: ListenSubscription,
-        deliver: @escaping @Sendable (ListenEvent) -> Void,
-        _ body: @concurrent () async throws -> Result
-    ) async throws -> Result {
-        stats.withLock { $0.openListenStreams += 1 }
-        defer { stats.withLock { $0.openListenStreams -= 1 } }
-        let uris = subscription.uris
-        let id = subscription.id
-        // Registered before subscribing, so that `body` is handed to the bus as it is, with no closure around it: every
-        // async frame here lives as long as the stream. A drain that comes first is simply the stream's first event.
-        let drainHandler = onDrain { deliver(.drained) }
-        defer { removeDrainHandler(drainHandler) }
-        return try await withGracefulShutdownHandler {
-            try await backends.messageBus.subscribe(
-                to: subscription.channels,
-                deliver: { message in
-                    if let notification = Self.notification(for: message, uris: uris, subscriptionID: id) { deliver(.notification(notification)) }
-                },
-                onEnd: { deliver(.ended) },
-                body
-            )
-        } onGracefulShutdown: {
-            self.beginDraining()
-        }
+    func listenFinalResponse(_ subscription: ListenSubscription) -> JSONValue {
+        ["jsonrpc": "2.0", "id": subscription.id.json, "result": completeResult(["_meta": subscription.meta])]
     }
 
     /// Serves `subscriptions/listen` through a ``MessageSink``: acknowledges the filter, then forwards matching bus
     /// notifications until the client closes the stream (no response) or the server drains (a final `complete`
-    /// result). The HTTP edge serves listen streams through ``withListen(_:deliver:_:)`` directly.
+    /// result). Transports serve listen streams as the ``EventStream`` of ``respond(to:)``; this is the same stream.
     func listen(_ request: IncomingRequest, meta: RequestMeta, sink: any MessageSink) async throws -> JSONValue {
-        let subscription = try listenSubscription(request)
-        let (events, continuation) = AsyncStream<ListenEvent>.makeStream(bufferingPolicy: .bufferingNewest(Self.listenBufferSize))
-        defer { continuation.finish() }
-        let drained = try await withListen(subscription, deliver: { continuation.yield($0) }) { () async throws -> Bool in
-            try await sink.send(subscription.acknowledgement)
+        let stream = listenStream(try listenSubscription(request))
+        let final = Mutex<JSONValue?>(nil)
+        try await stream.withEvents { events in
             for await event in events {
-                switch event {
-                case .notification(let notification): try await sink.send(notification)
-                case .keepAlive: continue
-                case .drained: return true
-                case .ended: return false
+                guard case .message(let message) = event else { continue }
+                if message["id"] != nil {
+                    final.withLock { $0 = message }
+                    return
                 }
+                try await sink.send(message)
             }
-            return false
         }
-        guard drained else { throw CancellationError() }
-        return complete(["_meta": subscription.meta])
+        guard let result = final.withLock({ $0 })?["result"] else { throw CancellationError() }
+        return result
     }
 
     /// The notification a bus message means for a subscriber of `uris`, or `nil` when it is not for it.
@@ -177,12 +132,11 @@ extension MCPServer {
         let method: String
         var params: [String: JSONValue] = [:]
         switch message.channel {
-        case toolsListChangedChannel: method = "notifications/tools/list_changed"
-        case promptsListChangedChannel: method = "notifications/prompts/list_changed"
-        case resourcesListChangedChannel: method = "notifications/resources/list_changed"
-        case resourceUpdatedChannel:
-            guard let payload = try? JSONParser().parse(message.payload), case .string(let uri)? = payload["uri"], uris.contains(uri)
-            else { return nil }
+        case ClusterWire.Channel.toolsListChanged: method = "notifications/tools/list_changed"
+        case ClusterWire.Channel.promptsListChanged: method = "notifications/prompts/list_changed"
+        case ClusterWire.Channel.resourcesListChanged: method = "notifications/resources/list_changed"
+        case ClusterWire.Channel.resourceUpdated:
+            guard let uri = ClusterWire.Payload.resourceUpdatedURI(message.payload), uris.contains(uri) else { return nil }
             method = "notifications/resources/updated"
             params["uri"] = .string(uri)
         default:

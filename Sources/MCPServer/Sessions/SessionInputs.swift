@@ -46,20 +46,19 @@ final class ResponseSlot: Sendable {
     }
 }
 
-/// The input channel of a legacy session: real JSON-RPC requests on the request's SSE stream.
+/// The input channel of a session: real JSON-RPC requests on the request's SSE stream.
 ///
 /// The request id is `s2c.<replicaID>.<n>`: it names the replica whose handler waits, so an answer that reaches
 /// another replica can be relayed with no lookup.
-struct LegacyInputs: InputChannel {
-    let server: MCPServer
-    let session: LegacyRequest
+struct SessionInputs: InputChannel {
+    let relay: Relay
+    let timeout: Duration
+    let session: SessionContext
 
     func request(method: String, params: JSONValue, context: HandlerContext) async throws -> JSONValue {
         try checkCapability(method: method, params: params)
-        let id = server.nextClientRequestID()
-        let slot = ResponseSlot(sessionID: session.sessionID)
-        server.pendingClientRequests.withLock { $0[id] = slot }
-        defer { _ = server.pendingClientRequests.withLock { $0.removeValue(forKey: id) } }
+        let (id, slot) = relay.open(session: session.sessionID)
+        defer { relay.close(id) }
         var params = params
         if session.protocolVersion < .v2025_11_25, method == "elicitation/create", case .object(var o) = params {
             // Elicitation modes arrived in 2025-11-25; earlier revisions know only the form.
@@ -67,7 +66,6 @@ struct LegacyInputs: InputChannel {
             params = .object(o)
         }
         try await context.sink.send(["jsonrpc": "2.0", "id": .string(id), "method": .string(method), "params": params])
-        let timeout = server.configuration.clientRequestTimeout
         let result = try await withThrowingTaskGroup(of: JSONValue?.self) { group in
             group.addTask {
                 try await withTaskCancellationHandler {
@@ -109,34 +107,5 @@ struct LegacyInputs: InputChannel {
         guard case .object? = node else {
             throw ToolFailure(description: "the client did not declare the \(path.joined(separator: ".")) capability needed for \(method)")
         }
-    }
-}
-
-extension MCPServer {
-    func nextClientRequestID() -> String {
-        let n = clientRequestCounter.withLock { c -> Int in
-            c += 1
-            return c
-        }
-        return "s2c.\(configuration.replicaID).\(n)"
-    }
-
-    /// Delivers the client's answer to a server-to-client request.
-    /// - Returns: `false` if no request with this id (of this session) waits here: unknown or already answered.
-    public func deliverClientResponse(sessionID: String, id: JSONRPCRequestID, result: Result<JSONValue, JSONRPCError>) -> Bool {
-        guard case .string(let key) = id else { return false }
-        let slot = pendingClientRequests.withLock { map -> ResponseSlot? in
-            guard let slot = map[key], slot.sessionID == sessionID else { return nil }
-            map[key] = nil
-            return slot
-        }
-        guard let slot else { return false }
-        switch result {
-        case .success(let value):
-            slot.resolve(.success(value))
-        case .failure(let error):
-            slot.resolve(.failure(ToolFailure(description: "the client answered with an error: \(error.message) (\(error.code))")))
-        }
-        return true
     }
 }

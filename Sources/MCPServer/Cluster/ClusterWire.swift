@@ -1,0 +1,171 @@
+//
+// This source file is part of the swift-mcp-server project.
+// SPDX-License-Identifier: Apache-2.0
+//
+
+/// The contract between replicas: every store key, event-log stream, bus channel and payload that one replica writes
+/// and another reads. Nothing else in the runtime spells one of these strings.
+///
+/// A change here is a change of the wire between replicas of different builds, so it is one reviewable diff, and
+/// ``version`` says which contract a replica speaks. `docs/cluster-wire.md` lists every entry; keep the two in step.
+///
+/// Everything of one session shares the `{sessionID}` hash tag, so it stays in one Redis Cluster slot.
+package enum ClusterWire {
+    /// The version of this contract. Raise it when a key, channel or payload changes shape; a rolling upgrade may
+    /// mix replicas only of the same version.
+    package static let version = 1
+
+    // MARK: Store keys (SessionStore)
+
+    /// Store keys.
+    package enum Key {
+        /// A session's state (``SessionState`` as JSON).
+        package static func session(_ id: String) -> String { "mcp:{\(id)}:session" }
+        /// The lock that keeps a session to one standalone GET stream; its value is ``Payload/getStreamOwner(stream:connection:)``.
+        package static func getStreamLock(_ id: String) -> String { "mcp:{\(id)}:get" }
+        /// The claim that lets one answer to a server-to-client request through, on any replica.
+        package static func answerClaim(session id: String, requestID: String) -> String { "mcp:{\(id)}:answered:\(requestID)" }
+        /// Read by readiness checks: any answer, even "absent", proves the store is reachable.
+        package static let readinessProbe = "mcp:readyz"
+    }
+
+    // MARK: Event-log streams (EventLog)
+
+    /// Event-log stream names.
+    package enum Stream {
+        /// The log of one SSE stream of a session (a request's stream, key prefix `r`, or the standalone GET
+        /// stream, key prefix `g`).
+        package static func events(session id: String, stream: String) -> String { "mcp:{\(id)}:events:\(stream)" }
+    }
+
+    // MARK: Bus channels (MessageBus)
+
+    /// Bus channels.
+    package enum Channel {
+        /// `notifications/tools/list_changed`; empty payload.
+        package static let toolsListChanged = "mcp:list_changed:tools"
+        /// `notifications/resources/list_changed`; empty payload.
+        package static let resourcesListChanged = "mcp:list_changed:resources"
+        /// `notifications/prompts/list_changed`; empty payload.
+        package static let promptsListChanged = "mcp:list_changed:prompts"
+        /// `notifications/resources/updated`; payload ``Payload/resourceUpdated(uri:)``.
+        package static let resourceUpdated = "mcp:resources:updated"
+        /// `notifications/cancelled` and session ends, for every replica (a client's request id names no replica);
+        /// payload ``Payload/cancel(session:requestID:)``.
+        package static let cancel = "mcp:cancel"
+        /// Answers to server-to-client requests, for the replica named in the request id; payload
+        /// ``Payload/relayedAnswer(session:requestID:result:)``.
+        package static func replica(_ replicaID: String) -> String { "mcp:replica:\(replicaID)" }
+        /// Tells every replica's streams of one session that the session ended or that one of its streams was taken
+        /// over; payloads ``Payload/sessionDeleted`` and ``Payload/takeover(stream:)``.
+        package static func session(_ id: String) -> String { "mcp:session:\(id)" }
+
+        /// The channel of a list-changed kind.
+        package static func listChanged(_ kind: ListKind) -> String {
+            switch kind.base {
+            case .tools: toolsListChanged
+            case .resources: resourcesListChanged
+            case .prompts: promptsListChanged
+            }
+        }
+
+        /// The channels that feed a session's standalone GET stream.
+        package static let sessionNotifications = [toolsListChanged, promptsListChanged, resourcesListChanged, resourceUpdated]
+    }
+
+    // MARK: Payloads
+
+    /// Payloads, and the parsing of the ones that carry data.
+    package enum Payload {
+        /// On ``Channel/session(_:)``: the session was deleted; every stream of it ends.
+        package static let sessionDeleted = Array("deleted".utf8)
+
+        /// On ``Channel/session(_:)``: a client resumed `stream` elsewhere; the connection that served it ends.
+        package static func takeover(stream: String) -> [UInt8] { Array("takeover:\(stream)".utf8) }
+
+        /// The value of the GET-stream lock: the stream it serves and the connection that holds it.
+        package static func getStreamOwner(stream: String, connection: String) -> JSONValue { .string("\(stream) \(connection)") }
+
+        /// Whether a GET-stream lock value names `stream`.
+        package static func getStreamOwner(_ value: JSONValue, isFor stream: String) -> Bool {
+            value.stringValue?.hasPrefix("\(stream) ") == true
+        }
+
+        /// On ``Channel/resourceUpdated``: `{"uri": …}`.
+        package static func resourceUpdated(uri: String) -> [UInt8] { JSONWriter.encode(["uri": .string(uri)]) }
+
+        /// The URI of a ``resourceUpdated(uri:)`` payload.
+        package static func resourceUpdatedURI(_ payload: [UInt8]) -> String? {
+            guard let value = try? JSONParser().parse(payload), case .string(let uri)? = value["uri"] else { return nil }
+            return uri
+        }
+
+        /// On ``Channel/cancel``: `{"s": session, "id": request id}`; no `id` ends every handler of the session.
+        package static func cancel(session: String, requestID: JSONRPCRequestID?) -> [UInt8] {
+            var payload: [String: JSONValue] = ["s": .string(session)]
+            if let requestID { payload["id"] = requestID.json }
+            return JSONWriter.encode(.object(payload))
+        }
+
+        /// On ``Channel/replica(_:)``: `{"s": session, "id": s2c id, "result": …}` or `{…, "error": {code, message}}`.
+        package static func relayedAnswer(session: String, requestID: String, result: Result<JSONValue, JSONRPCError>) -> [UInt8] {
+            var payload: [String: JSONValue] = ["s": .string(session), "id": .string(requestID)]
+            switch result {
+            case .success(let value): payload["result"] = value
+            case .failure(let error): payload["error"] = error.json
+            }
+            return JSONWriter.encode(.object(payload))
+        }
+
+        /// A parsed ``cancel(session:requestID:)`` or ``relayedAnswer(session:requestID:result:)``.
+        package struct Relayed: Sendable {
+            package var session: String
+            package var requestID: JSONRPCRequestID?
+            package var result: Result<JSONValue, JSONRPCError>?
+        }
+
+        /// Parses a payload of ``Channel/cancel`` or ``Channel/replica(_:)``; `nil` if it is not one.
+        package static func relayed(_ payload: [UInt8]) -> Relayed? {
+            guard let value = try? JSONParser().parse(payload), case .string(let session)? = value["s"] else { return nil }
+            var relayed = Relayed(session: session, requestID: value["id"].flatMap(JSONRPCRequestID.init(json:)))
+            if let result = value["result"] {
+                relayed.result = .success(result)
+            } else if let e = value["error"] {
+                relayed.result = .failure(
+                    JSONRPCError(code: e["code"]?.intValue ?? JSONRPCError.internalErrorCode, message: e["message"]?.stringValue ?? "error")
+                )
+            }
+            return relayed
+        }
+    }
+
+    // MARK: Identifiers that route
+
+    /// Server-issued identifiers that carry their own routing.
+    package enum Identifier {
+        /// A server-to-client request id: `s2c.<replicaID>.<n>` names the replica whose handler waits.
+        package static func clientRequest(replica: String, number: Int) -> String { "s2c.\(replica).\(number)" }
+
+        /// The replica named by a server-to-client request id; `nil` if `id` is not one.
+        package static func replica(ofClientRequest id: String) -> String? {
+            let parts = id.split(separator: ".")
+            guard parts.count == 3, parts[0] == "s2c" else { return nil }
+            return String(parts[1])
+        }
+    }
+}
+
+/// A kind of list whose changes are announced: `tools`, `resources` or `prompts`.
+public struct ListKind: Sendable, Hashable, CustomStringConvertible {
+    enum Base: String { case tools, resources, prompts }
+    let base: Base
+
+    /// `notifications/tools/list_changed`.
+    public static let tools = ListKind(base: .tools)
+    /// `notifications/resources/list_changed`.
+    public static let resources = ListKind(base: .resources)
+    /// `notifications/prompts/list_changed`.
+    public static let prompts = ListKind(base: .prompts)
+
+    public var description: String { base.rawValue }
+}

@@ -1,0 +1,144 @@
+//
+// This source file is part of the swift-mcp-server project.
+// SPDX-License-Identifier: Apache-2.0
+//
+
+import Logging
+import Synchronization
+
+/// What crosses between replicas for session requests: the client's answers to server-to-client requests, which go
+/// to the replica whose handler waits, and cancellations, which go to whichever replica runs the handler.
+///
+/// It holds only what is tied to this process: the slots of handlers waiting here, and the cancel handles of
+/// handlers running here. The channels and payloads are in ``ClusterWire``.
+final class Relay: Sendable {
+    let replicaID: String
+    let backends: Backends
+    let answerClaimTTL: Duration
+    let logger: Logger
+    private let pending = Mutex<[String: ResponseSlot]>([:])
+    private let counter = Mutex(0)
+    /// Session handlers running on this replica: "sessionID|requestID" → cancel.
+    private let running = Mutex<[String: @Sendable () -> Void]>([:])
+
+    init(replicaID: String, backends: Backends, answerClaimTTL: Duration, logger: Logger) {
+        self.replicaID = replicaID
+        self.backends = backends
+        self.answerClaimTTL = answerClaimTTL
+        self.logger = logger
+    }
+
+    // MARK: Server-to-client requests
+
+    /// A new server-to-client request id, naming this replica, and the slot its answer will fill.
+    func open(session: String) -> (id: String, slot: ResponseSlot) {
+        let n = counter.withLock { c -> Int in
+            c += 1
+            return c
+        }
+        let id = ClusterWire.Identifier.clientRequest(replica: replicaID, number: n)
+        let slot = ResponseSlot(sessionID: session)
+        pending.withLock { $0[id] = slot }
+        return (id, slot)
+    }
+
+    /// Forgets a slot that ``open(session:)`` made.
+    func close(_ id: String) {
+        _ = pending.withLock { $0.removeValue(forKey: id) }
+    }
+
+    /// Delivers the client's answer to a handler waiting on this replica.
+    /// - Returns: `false` if no request with this id (of this session) waits here: unknown or already answered.
+    func deliver(session: String, id: JSONRPCRequestID, result: Result<JSONValue, JSONRPCError>) -> Bool {
+        guard case .string(let key) = id else { return false }
+        let slot = pending.withLock { map -> ResponseSlot? in
+            guard let slot = map[key], slot.sessionID == session else { return nil }
+            map[key] = nil
+            return slot
+        }
+        guard let slot else { return false }
+        switch result {
+        case .success(let value):
+            slot.resolve(.success(value))
+        case .failure(let error):
+            slot.resolve(.failure(ToolFailure(description: "the client answered with an error: \(error.message) (\(error.code))")))
+        }
+        return true
+    }
+
+    /// Routes the client's answer to a server-to-client request to the replica whose handler waits for it.
+    ///
+    /// Local answers are delivered directly. An answer for another replica is claimed once in the session store (so a
+    /// duplicate is refused on any replica) and relayed over the bus.
+    /// - Returns: `false` when the answer is refused: unknown here or already answered.
+    func route(session: String, id: JSONRPCRequestID, result: Result<JSONValue, JSONRPCError>) async throws -> Bool {
+        guard case .string(let key) = id, let replica = ClusterWire.Identifier.replica(ofClientRequest: key) else { return false }
+        if replica == replicaID {
+            return deliver(session: session, id: id, result: result)
+        }
+        let claim = ClusterWire.Key.answerClaim(session: session, requestID: key)
+        guard try await backends.sessionStore.create(claim, value: true, ttl: answerClaimTTL) != nil else {
+            return false
+        }
+        try await backends.messageBus.publish(
+            ClusterWire.Payload.relayedAnswer(session: session, requestID: key, result: result),
+            to: ClusterWire.Channel.replica(replica)
+        )
+        return true
+    }
+
+    // MARK: Cancellation
+
+    /// Records a handler running here, so that a cancellation from any replica reaches it.
+    /// - Returns: the key for ``forget(_:)``.
+    func track(session: String, request: JSONRPCRequestID, cancel: @escaping @Sendable () -> Void) -> String {
+        let key = "\(session)|\(request.json)"
+        running.withLock { $0[key] = cancel }
+        return key
+    }
+
+    /// Forgets a handler that ``track(session:request:cancel:)`` recorded.
+    func forget(_ key: String) {
+        _ = running.withLock { $0.removeValue(forKey: key) }
+    }
+
+    /// Cancels a session's request (or, with no request id, every handler of the session) wherever it runs.
+    func broadcastCancel(session: String, request: JSONRPCRequestID?) async {
+        cancelLocally(session: session, request: request)
+        do {
+            try await backends.messageBus.publish(ClusterWire.Payload.cancel(session: session, requestID: request), to: ClusterWire.Channel.cancel)
+        } catch {
+            logger.warning("could not relay a cancellation", metadata: ["mcp.error": "\(error)"])
+        }
+    }
+
+    func cancelLocally(session: String, request: JSONRPCRequestID?) {
+        let cancels: [@Sendable () -> Void]
+        if let request {
+            cancels = running.withLock { $0["\(session)|\(request.json)"].map { [$0] } ?? [] }
+        } else {
+            cancels = running.withLock { map in map.filter { $0.key.hasPrefix("\(session)|") }.map(\.value) }
+        }
+        for cancel in cancels { cancel() }
+    }
+
+    // MARK: Serving
+
+    /// Serves this replica's relay channels until cancelled.
+    func serve() async throws {
+        let cancelChannel = ClusterWire.Channel.cancel
+        try await backends.messageBus.subscribe(to: [ClusterWire.Channel.replica(replicaID), cancelChannel]) { messages in
+            for await message in messages {
+                guard let relayed = ClusterWire.Payload.relayed(message.payload) else { continue }
+                if message.channel == cancelChannel {
+                    cancelLocally(session: relayed.session, request: relayed.requestID)
+                    continue
+                }
+                guard let id = relayed.requestID, let result = relayed.result else { continue }
+                if !deliver(session: relayed.session, id: id, result: result) {
+                    logger.debug("relayed answer found no waiting request", metadata: ["mcp.request.id": "\(id)"])
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//
+// This source file is part of the swift-mcp-server project.
+// SPDX-License-Identifier: Apache-2.0
+//
+
+import Logging
+import Synchronization
+
+/// Where the messages of one session request go: a single JSON response if the handler finishes silently and fast,
+/// otherwise an SSE stream whose events are appended to the shared ``EventLog`` before any socket sees them, so the
+/// client can resume it on any replica with `Last-Event-ID`.
+///
+/// The handler side calls ``send(_:)`` and ``finish(_:)``; the runtime reads the ``Signal`` (exactly one) and, once
+/// streaming, answers with a stream that tails the event log.
+final class RequestStreamChannel: MessageSink {
+    /// What the reply should be.
+    enum Signal: Sendable {
+        /// Answer with this JSON response; `nil` means the request was cancelled and gets no response.
+        case final(JSONValue?)
+        /// Answer with an SSE stream: tail the event-log stream `streamKey`.
+        case streaming(streamKey: String)
+    }
+
+    enum State {
+        case pending
+        case answered
+        case streaming(String)
+    }
+
+    let log: any EventLog
+    let sessionID: String
+    let ttl: Duration
+    let retention: Duration
+    let logger: Logger
+    private let state = Mutex(State.pending)
+    private let signal = AsyncStream<Signal>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    private let decided = Mutex<Signal?>(nil)
+
+    init(log: any EventLog, sessionID: String, ttl: Duration, retention: Duration, logger: Logger) {
+        self.log = log
+        self.sessionID = sessionID
+        self.ttl = ttl
+        self.retention = retention
+        self.logger = logger
+    }
+
+    /// The instruction; exactly one element.
+    var signals: AsyncStream<Signal> { signal.stream }
+
+    /// The instruction if it has already been given: found here right after starting the handler, it needs no timer
+    /// and no wait on ``signals``.
+    var decision: Signal? { decided.withLock { $0 } }
+
+    private func decide(_ s: Signal) {
+        decided.withLock { $0 = s }
+        signal.continuation.yield(s)
+        signal.continuation.finish()
+    }
+
+    /// Switches to streaming (for a slow handler) unless the response is already decided.
+    func startStreaming() async {
+        let key = state.withLock { s -> String? in
+            guard case .pending = s else { return nil }
+            let key = StreamKey.newRequestStream()
+            s = .streaming(key)
+            return key
+        }
+        if let key { await open(key) }
+    }
+
+    /// Creates the stream in the log (with an empty event, which is never sent), then signals streaming: a tail of a
+    /// stream that does not exist yet would end at once.
+    private func open(_ key: String) async {
+        do {
+            _ = try await log.append(stream: ClusterWire.Stream.events(session: sessionID, stream: key), data: [], ttl: ttl)
+        } catch {
+            logger.error("could not open an event stream", metadata: ["mcp.error": "\(error)"])
+        }
+        decide(.streaming(streamKey: key))
+    }
+
+    func send(_ message: JSONValue) async throws {
+        let (key, started) = state.withLock { s -> (String?, Bool) in
+            switch s {
+            case .pending:
+                let key = StreamKey.newRequestStream()
+                s = .streaming(key)
+                return (key, true)
+            case .streaming(let key):
+                return (key, false)
+            case .answered:
+                return (nil, false)
+            }
+        }
+        guard let key else { return }
+        if started { await open(key) }
+        _ = try await log.append(stream: ClusterWire.Stream.events(session: sessionID, stream: key), data: JSONWriter.encode(message), ttl: ttl)
+    }
+
+    /// Delivers the final response (or `nil` when cancelled) and ends the stream.
+    func finish(_ final: JSONValue?) async {
+        let key = state.withLock { s -> String? in
+            switch s {
+            case .pending:
+                s = .answered
+                return nil
+            case .streaming(let key):
+                return key
+            case .answered:
+                return nil
+            }
+        }
+        guard let key else {
+            decide(.final(final))
+            return
+        }
+        let stream = ClusterWire.Stream.events(session: sessionID, stream: key)
+        do {
+            if let final { _ = try await log.append(stream: stream, data: JSONWriter.encode(final), ttl: ttl) }
+            try await log.close(stream: stream, ttl: retention)
+        } catch {
+            logger.error("could not record the final response", metadata: ["mcp.error": "\(error)"])
+        }
+    }
+}

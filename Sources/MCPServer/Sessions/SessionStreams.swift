@@ -1,0 +1,201 @@
+//
+// This source file is part of the swift-mcp-server project.
+// SPDX-License-Identifier: Apache-2.0
+//
+
+import Logging
+
+/// A session's SSE streams, served by any replica from the event log: a request's stream (replayed and followed
+/// until its final response), and the standalone GET stream (one per session, held by a lock in the store, fed by
+/// the bus, every notification logged before it is sent).
+///
+/// Event ids name their stream and position (``StreamKey``), so `Last-Event-ID` resumes any stream on any replica
+/// with no look-up. A stream ends when its log closes, the session is deleted, another connection takes it over, the
+/// server drains, or the poll interval passes; a client resumes it with `Last-Event-ID`.
+package struct SessionStreams: Sendable {
+    let backends: Backends
+    let sessions: Sessions
+    let supervisor: Supervisor
+    let logger: Logger
+    /// How long a GET-stream lock lives without renewal; renewed at a third of this while its stream is open.
+    let lockTTL: Duration
+
+    // MARK: Opening
+
+    /// Resumes the stream a `Last-Event-ID` names, or opens the session's standalone stream when there is none.
+    func open(session: String, lastEventID: String?, pacing: StreamPacing) async throws -> TransportReply {
+        guard let lastEventID else {
+            return try await standalone(session: session, stream: StreamKey.newGetStream(), after: 0, isResume: false, pacing: pacing)
+        }
+        guard let (stream, position) = StreamKey.parse(eventID: lastEventID) else {
+            return .refusal(.badRequest(.invalidRequest("malformed Last-Event-ID")))
+        }
+        guard StreamKey.isRequestStream(stream) else {
+            return try await standalone(session: session, stream: stream, after: position, isResume: true, pacing: pacing)
+        }
+        guard try await backends.eventLog.exists(stream: ClusterWire.Stream.events(session: session, stream: stream)) else {
+            return .refusal(Refusal(status: 404, error: .invalidRequest("no such stream in this session")))
+        }
+        return .stream(requestStream(session: session, stream: stream, after: position, priming: false, pacing: pacing))
+    }
+
+    /// A request's stream: replays and then follows its log until the log closes after the final response.
+    func requestStream(session: String, stream key: String, after: UInt64, priming: Bool, pacing: StreamPacing) -> EventStream {
+        let log = backends.eventLog
+        let name = ClusterWire.Stream.events(session: session, stream: key)
+        return followed(session: session, stream: key, pacing: pacing) { events in
+            if priming { events.yield(.priming(id: StreamKey.eventID(stream: key, position: 0), retry: pacing.retry)) }
+            try await log.tail(stream: name, after: after) { tail in
+                // Empty events only create a stream in the log; they are never sent.
+                for try await event in tail where !event.data.isEmpty {
+                    events.yield(.logged(id: StreamKey.eventID(stream: key, position: event.position), data: event.data))
+                }
+            }
+        }
+    }
+
+    /// The standalone GET stream: at most one per session. A client resuming the same stream takes it over from a
+    /// connection that has not noticed it is gone yet; any other second stream gets `409`.
+    func standalone(session: String, stream key: String, after: UInt64, isResume: Bool, pacing: StreamPacing) async throws -> TransportReply {
+        let store = backends.sessionStore
+        let bus = backends.messageBus
+        let lock = ClusterWire.Key.getStreamLock(session)
+        let owner = ClusterWire.Payload.getStreamOwner(stream: key, connection: StreamKey.newGetStream())
+        if try await store.create(lock, value: owner, ttl: lockTTL) == nil {
+            guard isResume, let holder = try await store.get(lock), ClusterWire.Payload.getStreamOwner(holder.value, isFor: key),
+                try await store.compareAndSet(lock, value: owner, expectedVersion: holder.version, ttl: lockTTL) != nil
+            else {
+                return .refusal(Refusal(status: 409, error: .invalidRequest("this session already has an open GET stream")))
+            }
+            try await bus.publish(ClusterWire.Payload.takeover(stream: key), to: ClusterWire.Channel.session(session))
+        }
+        let log = backends.eventLog
+        let name = ClusterWire.Stream.events(session: session, stream: key)
+        let sessions = self.sessions
+        let ttl = sessions.ttl
+        let lockTTL = self.lockTTL
+        let stream = followed(
+            session: session, stream: key, pacing: pacing,
+            renew: { _ = try? await store.touch(lock, ttl: lockTTL) },
+            release: {
+                guard let holder = try? await store.get(lock), holder.value == owner else { return }
+                try? await store.delete(lock)
+            }
+        ) { events in
+            try await bus.subscribe(to: ClusterWire.Channel.sessionNotifications) { messages in
+                // Primed only once subscribed: nothing raised after the priming event can be missed.
+                events.yield(.priming(id: StreamKey.eventID(stream: key, position: after), retry: pacing.retry))
+                // Subscribed first, then replayed, so nothing falls between the two.
+                var position = after
+                while true {
+                    let missed = try await log.read(stream: name, after: position, limit: 256)
+                    guard let last = missed.last else { break }
+                    for event in missed { events.yield(.logged(id: StreamKey.eventID(stream: key, position: event.position), data: event.data)) }
+                    position = last.position
+                }
+                for await message in messages {
+                    guard let notification = try await Self.notification(for: message, session: session, sessions: sessions) else { continue }
+                    let data = JSONWriter.encode(notification)
+                    let at = try await log.append(stream: name, data: data, ttl: ttl)
+                    events.yield(.logged(id: StreamKey.eventID(stream: key, position: at), data: data))
+                }
+            }
+        }
+        return .stream(stream)
+    }
+
+    /// The notification a bus message means for one session's standalone stream, or `nil` if it is not for this
+    /// session (an update of a resource it did not subscribe to).
+    static func notification(for message: BusMessage, session: String, sessions: Sessions) async throws -> JSONValue? {
+        var uris: Set<String> = []
+        if message.channel == ClusterWire.Channel.resourceUpdated {
+            // Subscriptions change on any replica: read them from the store when an update arrives.
+            guard let state = try await sessions.load(session) else { return nil }
+            uris = Set(state.subscriptions)
+        }
+        return MCPServer.notification(for: message, uris: uris, subscriptionID: nil)
+    }
+
+    // MARK: Following
+
+    /// A stream fed by `produce` until it returns, the session is deleted, the stream is taken over, the server
+    /// drains, or the poll interval passes, whichever comes first. `renew` runs every third of the lock's lifetime
+    /// while the stream is open; `release` runs once when it ends.
+    func followed(
+        session: String,
+        stream key: String,
+        pacing: StreamPacing,
+        renew: (@Sendable () async -> Void)? = nil,
+        release: (@Sendable () async -> Void)? = nil,
+        _ produce: @escaping @Sendable (EventStream.Continuation) async throws -> Void
+    ) -> EventStream {
+        let bus = backends.messageBus
+        let supervisor = self.supervisor
+        let takeover = ClusterWire.Payload.takeover(stream: key)
+        let renewEvery = lockTTL / 3
+        let logger = self.logger
+        return EventStream.produced(finally: release) { events in
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    do { try await produce(events) } catch where !(error is CancellationError) {
+                        logger.debug("session stream ended", metadata: ["mcp.error": "\(error)"])
+                    } catch {}
+                }
+                group.addTask { await supervisor.waitForDrain() }
+                group.addTask {
+                    // The session was deleted, or this stream was taken over by a resume of it elsewhere.
+                    try? await bus.subscribe(to: [ClusterWire.Channel.session(session)]) { messages in
+                        for await message in messages where message.payload == ClusterWire.Payload.sessionDeleted || message.payload == takeover {
+                            return
+                        }
+                    }
+                }
+                if let pollAfter = pacing.pollAfter {
+                    group.addTask { try? await Task.sleep(for: pollAfter) }
+                }
+                if let renew {
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: renewEvery)
+                            if !Task.isCancelled { await renew() }
+                        }
+                    }
+                }
+                // Whichever ends first ends the stream.
+                await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+}
+
+/// SSE stream keys and event ids of session streams: an event id is `<streamKey>.<position>`, so it names its stream
+/// and its place in it, and a resume needs no look-up.
+package enum StreamKey {
+    /// A new key for a request's stream (prefix `r`).
+    static func newRequestStream() -> String { "r" + random() }
+    /// A new key for a standalone GET stream (prefix `g`).
+    static func newGetStream() -> String { "g" + random() }
+
+    static func random() -> String {
+        var rng = SystemRandomNumberGenerator()
+        return Base64URL.encode((0..<9).map { _ in UInt8.random(in: 0...255, using: &rng) })
+    }
+
+    /// Whether `stream` is a request's stream (rather than a standalone GET stream).
+    static func isRequestStream(_ stream: String) -> Bool { stream.hasPrefix("r") }
+
+    /// The event id of position `position` of `stream`.
+    package static func eventID(stream: String, position: UInt64) -> String { "\(stream).\(position)" }
+
+    /// Splits an event id into its stream key and position; `nil` if malformed.
+    package static func parse(eventID: String) -> (stream: String, position: UInt64)? {
+        guard eventID.utf8.count <= 64, let dot = eventID.lastIndex(of: ".") else { return nil }
+        let stream = String(eventID[..<dot])
+        guard let position = UInt64(eventID[eventID.index(after: dot)...]), stream.count == 13,
+            stream.first == "r" || stream.first == "g",
+            stream.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F })
+        else { return nil }
+        return (stream, position)
+    }
+}
