@@ -52,16 +52,21 @@ extension MCPHTTPEndpoint {
             body: ResponseBody { writer in
                 let ticker = eventLoop.scheduleRepeatedTask(initialDelay: keepAlive, delay: keepAlive) { _ in stream.keepAlive() }
                 defer { ticker.cancel() }
+                // The writing loop keeps only what it needs: its frame lives as long as the stream.
+                let events = stream.events
+                let head = stream.head
                 if watchInbound {
                     try await request.body.consumeWithInboundCloseHandler { _ in
-                        try await stream.withEvents { events in
+                        try await stream.withEvents {
+                            if let first = head?.take() { try await writer.write(SSE.frame(first)) }
                             for await event in events { try await writer.write(SSE.frame(event)) }
                         }
                     } onInboundClosed: {
                         stream.clientGone()
                     }
                 } else {
-                    try await stream.withEvents { events in
+                    try await stream.withEvents {
+                        if let first = head?.take() { try await writer.write(SSE.frame(first)) }
                         for await event in events { try await writer.write(SSE.frame(event)) }
                     }
                 }

@@ -135,35 +135,41 @@ package struct SessionStreams: Sendable {
         let renewEvery = lockTTL / 3
         let logger = self.logger
         return EventStream.produced(finally: release) { events in
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    do { try await produce(events) } catch where !(error is CancellationError) {
-                        logger.debug("session stream ended", metadata: ["mcp.error": "\(error)"])
-                    } catch {}
-                }
-                group.addTask { await supervisor.waitForDrain() }
-                group.addTask {
-                    // The session was deleted, or this stream was taken over by a resume of it elsewhere.
-                    try? await bus.subscribe(to: [ClusterWire.Channel.session(session)]) { messages in
-                        for await message in messages where message.payload == ClusterWire.Payload.sessionDeleted || message.payload == takeover {
-                            return
+            do {
+                // Subscribed before anything is sent: a deletion or a takeover that follows the first event is heard.
+                try await bus.subscribe(
+                    to: [ClusterWire.Channel.session(session)],
+                    deliver: { message in
+                        // The session was deleted, or this stream was taken over by a resume of it elsewhere.
+                        if message.payload == ClusterWire.Payload.sessionDeleted || message.payload == takeover { events.finish() }
+                    },
+                    onEnd: { events.finish() }
+                ) {
+                    await withTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            do { try await produce(events) } catch where !(error is CancellationError) {
+                                logger.debug("session stream ended", metadata: ["mcp.error": "\(error)"])
+                            } catch {}
                         }
+                        group.addTask { await supervisor.waitForDrain() }
+                        if let pollAfter = pacing.pollAfter {
+                            group.addTask { try? await Task.sleep(for: pollAfter) }
+                        }
+                        if let renew {
+                            group.addTask {
+                                while !Task.isCancelled {
+                                    try? await Task.sleep(for: renewEvery)
+                                    if !Task.isCancelled { await renew() }
+                                }
+                            }
+                        }
+                        // Whichever ends first ends the stream.
+                        await group.next()
+                        group.cancelAll()
                     }
                 }
-                if let pollAfter = pacing.pollAfter {
-                    group.addTask { try? await Task.sleep(for: pollAfter) }
-                }
-                if let renew {
-                    group.addTask {
-                        while !Task.isCancelled {
-                            try? await Task.sleep(for: renewEvery)
-                            if !Task.isCancelled { await renew() }
-                        }
-                    }
-                }
-                // Whichever ends first ends the stream.
-                await group.next()
-                group.cancelAll()
+            } catch {
+                logger.debug("session stream could not subscribe to its session's channel", metadata: ["mcp.error": "\(error)"])
             }
         }
     }

@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 
+import ServiceLifecycle
 import Synchronization
 
 /// An accepted `subscriptions/listen` request whose subscription is not open yet.
@@ -53,8 +54,42 @@ extension MCPServer {
     /// The stream of an accepted listen subscription, with its acknowledgement already first.
     func listenStream(_ subscription: ListenSubscription) -> EventStream {
         let (events, continuation) = AsyncStream<OutboundEvent>.makeStream(bufferingPolicy: .bufferingNewest(Self.listenBufferSize))
-        continuation.yield(.message(subscription.acknowledgement))
-        return EventStream(events: events, continuation: continuation, source: .listen(self, subscription))
+        // The acknowledgement goes first; a drain that comes before the subscription is open simply follows it.
+        let head = EventStream.Head(.message(subscription.acknowledgement))
+        let supervisor = self.supervisor
+        let bus = backends.messageBus
+        let channels = subscription.channels
+        let id = subscription.id
+        // Built here rather than where they are used: only what they capture is kept, not the subscription.
+        let deliver: @Sendable (BusMessage) -> Void = { [uris = subscription.uris] message in
+            if let notification = Self.notification(for: message, uris: uris, subscriptionID: id) {
+                continuation.yield(.message(notification))
+            }
+        }
+        let onEnd: @Sendable () -> Void = { continuation.finish() }
+        let onDrain: @Sendable () -> Void = {
+            continuation.yield(.message(self.listenFinalResponse(subscription)))
+            continuation.finish()
+        }
+        return EventStream(events: events, continuation: continuation, head: head) { write in
+            // This closure's frame lives as long as the stream: it keeps only what it needs.
+            supervisor.statistics.withLock { $0.openListenStreams += 1 }
+            defer { supervisor.statistics.withLock { $0.openListenStreams -= 1 } }
+            let drainHandler = supervisor.onDrain(onDrain)
+            defer { supervisor.removeDrainHandler(drainHandler) }
+            do {
+                try await withGracefulShutdownHandler {
+                    try await bus.subscribe(to: channels, deliver: deliver, onEnd: onEnd, write)
+                } onGracefulShutdown: {
+                    supervisor.beginDraining()
+                }
+            } catch where !(error is CancellationError) && head.replace(with: self.listenRefusal(error, id: id)) {
+                // The bus could not subscribe (Redis down, say) before anything was written: the request's one
+                // response is an error event in place of the acknowledgement.
+                onEnd()
+                try await write()
+            }
+        }
     }
 
     /// Reads the filter of a `subscriptions/listen` request.
@@ -111,8 +146,15 @@ extension MCPServer {
     func listen(_ request: IncomingRequest, meta: RequestMeta, sink: any MessageSink) async throws -> JSONValue {
         let stream = listenStream(try listenSubscription(request))
         let final = Mutex<JSONValue?>(nil)
-        try await stream.withEvents { events in
-            for await event in events {
+        try await stream.withEvents {
+            if case .message(let acknowledgement)? = stream.takeFirst() {
+                guard acknowledgement["id"] == nil else {
+                    final.withLock { $0 = acknowledgement }
+                    return
+                }
+                try await sink.send(acknowledgement)
+            }
+            for await event in stream.events {
                 guard case .message(let message) = event else { continue }
                 if message["id"] != nil {
                     final.withLock { $0 = message }
@@ -123,6 +165,14 @@ extension MCPServer {
         }
         guard let result = final.withLock({ $0 })?["result"] else { throw CancellationError() }
         return result
+    }
+
+    /// The error that answers a listen whose subscription could not be opened. Not inlined: the stream's frame keeps
+    /// none of this.
+    @inline(never)
+    func listenRefusal(_ error: any Error, id: JSONRPCRequestID) -> OutboundEvent {
+        logger.warning("listen subscription failed", metadata: ["mcp.error": "\(error)"])
+        return .message(JSONRPCMessage.errorResponse(id: id, error: .internalError("could not subscribe to notifications; retry later")).json)
     }
 
     /// The notification a bus message means for a subscriber of `uris`, or `nil` when it is not for it.

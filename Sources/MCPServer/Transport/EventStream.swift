@@ -4,6 +4,7 @@
 //
 
 import ServiceLifecycle
+import Synchronization
 
 /// One event of an ``EventStream``, in the order the transport must write them.
 package enum OutboundEvent: Sendable {
@@ -25,31 +26,51 @@ package enum OutboundEvent: Sendable {
 ///
 /// The runtime owns what feeds it (a handler task, a bus subscription, an event-log tail); the transport only
 /// writes what ``withEvents(_:)`` hands it, adds ``keepAlive()`` ticks on its own timer, and calls
-/// ``clientGone()`` when the client goes away. The stream ends when the sequence finishes.
+/// ``clientGone()`` when the client goes away. The stream ends when ``events`` finishes.
 package struct EventStream: Sendable {
     typealias Continuation = AsyncStream<OutboundEvent>.Continuation
+    /// Opens what feeds a stream, runs the transport's writer, and closes it when the writer returns.
+    @usableFromInline typealias Run = @Sendable (_ write: @concurrent () async throws -> Void) async throws -> Void
 
-    /// What feeds the stream.
-    enum Source: Sendable {
-        /// Nothing more: the events are all in the buffer.
-        case buffered
-        /// A running stateless handler, owned by the stream: it is cancelled when the stream ends.
-        case handler(Task<Void, Never>)
-        /// An accepted `subscriptions/listen` request, whose bus subscription opens when the stream is written.
-        case listen(MCPServer, ListenSubscription)
-        /// Work that yields events while the stream is written, and ends it by returning; then `finally` runs.
-        case producer(@Sendable (Continuation) async -> Void, finally: (@Sendable () async -> Void)?)
+    /// The events after ``takeFirst()``, in order: iterate them inside ``withEvents(_:)``.
+    package let events: AsyncStream<OutboundEvent>
+    let continuation: Continuation
+    /// What feeds the stream, as a closure rather than an enum to switch on: called from the transport's own frame
+    /// (``withEvents(_:)`` is inlined), it adds no frame of its own to the chain a listen stream keeps.
+    @usableFromInline let run: Run
+    /// Cancels what only this stream was waiting for (a stateless handler) when the client goes away.
+    let cancel: (@Sendable () -> Void)?
+    /// The event that goes before ``events``, kept apart so that a source that fails before anything is written can
+    /// still put its error in its place: write ``Head/take()`` first.
+    package let head: Head?
+
+    /// The first event of a stream, taken once.
+    package final class Head: Sendable {
+        let state: Mutex<(taken: Bool, event: OutboundEvent?)>
+        init(_ event: OutboundEvent) { state = Mutex((false, event)) }
+
+        /// The event to write before the stream's ``EventStream/events``; `nil` after the first call.
+        package func take() -> OutboundEvent? {
+            state.withLock { s in
+                s.taken = true
+                defer { s.event = nil }
+                return s.event
+            }
+        }
     }
 
-    /// The events, in order.
-    let events: AsyncStream<OutboundEvent>
-    let continuation: Continuation
-    let source: Source
-
-    init(events: AsyncStream<OutboundEvent>, continuation: Continuation, source: Source) {
+    init(
+        events: AsyncStream<OutboundEvent>,
+        continuation: Continuation,
+        head: Head? = nil,
+        cancel: (@Sendable () -> Void)? = nil,
+        run: @escaping Run
+    ) {
         self.events = events
         self.continuation = continuation
-        self.source = source
+        self.head = head
+        self.cancel = cancel
+        self.run = run
     }
 
     /// A stream of `events` and nothing more.
@@ -57,17 +78,41 @@ package struct EventStream: Sendable {
         let (stream, continuation) = AsyncStream<OutboundEvent>.makeStream()
         for event in events { continuation.yield(event) }
         continuation.finish()
-        return EventStream(events: stream, continuation: continuation, source: .buffered)
+        return EventStream(events: stream, continuation: continuation) { write in try await write() }
+    }
+
+    /// The stream of a running stateless handler, which it owns: the handler is cancelled when the stream ends or
+    /// the client goes away.
+    static func handler(_ task: Task<Void, Never>, events: AsyncStream<OutboundEvent>, continuation: Continuation) -> EventStream {
+        EventStream(events: events, continuation: continuation, cancel: { task.cancel() }) { write in
+            defer { task.cancel() }
+            try await write()
+        }
     }
 
     /// A stream fed by `produce`, which runs while the stream is written: the stream ends when `produce` returns,
-    /// and `produce` is cancelled when the client goes away. `finally` runs once both are done, not cancelled.
+    /// and `produce` is cancelled when the client goes away. `finally` runs once both are done.
     static func produced(
         finally: (@Sendable () async -> Void)? = nil,
         _ produce: @escaping @Sendable (Continuation) async -> Void
     ) -> EventStream {
         let (stream, continuation) = AsyncStream<OutboundEvent>.makeStream()
-        return EventStream(events: stream, continuation: continuation, source: .producer(produce, finally: finally))
+        return EventStream(events: stream, continuation: continuation) { write in
+            do {
+                try await withThrowingDiscardingTaskGroup { group in
+                    group.addTask {
+                        await produce(continuation)
+                        continuation.finish()
+                    }
+                    defer { group.cancelAll() }
+                    try await write()
+                }
+            } catch {
+                await finally?()
+                throw error
+            }
+            await finally?()
+        }
     }
 
     /// A keep-alive tick from the transport's timer.
@@ -77,92 +122,36 @@ package struct EventStream: Sendable {
 
     /// The client went away: the stream ends, and a handler that only it was waiting for is cancelled.
     package func clientGone() {
-        if case .handler(let task) = source { task.cancel() }
+        cancel?()
         continuation.finish()
     }
 
-    /// Opens what feeds the stream and runs `write` with its events; closes it when `write` returns.
+    /// The event to write before ``events``, if there is one; `nil` after the first call.
+    package func takeFirst() -> OutboundEvent? {
+        head?.take()
+    }
+
+    /// Opens what feeds the stream and runs `write`, which writes ``takeFirst()`` and then iterates ``events``; closes
+    /// it when `write` returns.
     ///
     /// `write` should return when the sequence ends or a write fails. A listen stream's whole life runs inside this
-    /// call, so everything between the transport's frame and `write` stays as shallow as it can: a listen stream's
-    /// memory is mostly the async frames on this chain (docs/performance.md).
-    package func withEvents(_ write: @concurrent (AsyncStream<OutboundEvent>) async throws -> Void) async throws {
-        switch source {
-        case .buffered:
-            try await write(events)
-        case .handler(let task):
-            defer { task.cancel() }
-            try await write(events)
-        case .producer(let produce, let finally):
-            do {
-                try await Self.run(produce, continuation: continuation, events: events, write)
-            } catch {
-                await finally?()
-                throw error
-            }
-            await finally?()
-        case .listen(let server, let subscription):
-            // Inline rather than a call: this frame lives as long as the stream.
-            server.supervisor.statistics.withLock { $0.openListenStreams += 1 }
-            defer { server.supervisor.statistics.withLock { $0.openListenStreams -= 1 } }
-            let continuation = self.continuation
-            let uris = subscription.uris
-            let id = subscription.id
-            // The acknowledgement is already first in the buffer; a drain that comes before the subscription is open
-            // simply follows it.
-            let drainHandler = server.supervisor.onDrain {
-                continuation.yield(.message(server.listenFinalResponse(subscription)))
-                continuation.finish()
-            }
-            defer { server.supervisor.removeDrainHandler(drainHandler) }
-            var opened = false
-            do {
-                try await withGracefulShutdownHandler {
-                    try await server.backends.messageBus.subscribe(
-                        to: subscription.channels,
-                        deliver: { message in
-                            if let notification = MCPServer.notification(for: message, uris: uris, subscriptionID: id) {
-                                continuation.yield(.message(notification))
-                            }
-                        },
-                        onEnd: { continuation.finish() }
-                    ) {
-                        opened = true
-                        try await write(events)
-                    }
-                } onGracefulShutdown: {
-                    server.supervisor.beginDraining()
-                }
-            } catch where !opened && !(error is CancellationError) {
-                // The bus could not subscribe (Redis down, say): the request's one response is an error event in
-                // place of the acknowledgement.
-                try await write(Self.buffered([.message(Self.listenRefusal(error, id: id, server: server))]).events)
-            }
-        }
+    /// call, so everything between the transport's frame and `write` stays as shallow as it can: this is inlined into
+    /// the transport, and `write` goes to the bus as it is, because a listen stream's memory is mostly the async
+    /// frames on this chain (docs/performance.md, "Frame sizes"; `scripts/check-stream-memory` guards it).
+    @inlinable
+    package func withEvents(_ write: @concurrent () async throws -> Void) async throws {
+        try await run(write)
     }
+}
 
-    /// Runs `produce` beside `write`, and stops it when `write` returns.
-    private static func run(
-        _ produce: @escaping @Sendable (Continuation) async -> Void,
-        continuation: Continuation,
-        events: AsyncStream<OutboundEvent>,
-        _ write: @concurrent (AsyncStream<OutboundEvent>) async throws -> Void
-    ) async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask {
-                await produce(continuation)
-                continuation.finish()
-            }
-            defer { group.cancelAll() }
-            try await write(events)
+extension EventStream.Head {
+    /// Replaces the first event with `event`, if it has not been taken yet.
+    /// - Returns: whether it did.
+    func replace(with event: @autoclosure () -> OutboundEvent) -> Bool {
+        state.withLock { s in
+            guard !s.taken else { return false }
+            s.event = event()
+            return true
         }
-    }
-
-    /// The error that answers a listen whose subscription could not be opened. Not inlined: the stream's frame
-    /// keeps none of this.
-    @inline(never)
-    static func listenRefusal(_ error: any Error, id: JSONRPCRequestID, server: MCPServer) -> JSONValue {
-        server.logger.warning("listen subscription failed", metadata: ["mcp.error": "\(error)"])
-        return JSONRPCMessage.errorResponse(id: id, error: .internalError("could not subscribe to notifications; retry later")).json
     }
 }

@@ -14,15 +14,33 @@ import Synchronization
 /// ``SessionStreams`` for a stream.
 extension MCPServer {
     /// Answers one request. A transport makes exactly this one call per request, and writes what it returns.
+    ///
+    /// Its async frame, and those of what it calls on the stateless path, stay on the connection's task for as long
+    /// as the connection lives (a listen stream, a keep-alive connection), so it only switches: the decisions are in
+    /// the synchronous ``route(_:)``, and the session work, with its store failures, in ``serveSession(_:_:)``.
+    /// `scripts/check-stream-memory` guards the budget (docs/performance.md, "Frame sizes").
     /// - Throws: `CancellationError` only, when the request was cancelled and must get no response.
     package func respond(to request: TransportRequest) async throws -> TransportReply {
+        switch route(request) {
+        case .reply(let reply):
+            return reply
+        case .stateless(let call):
+            guard let answer = await answer(call, sink: DiscardingSink()) else { throw CancellationError() }
+            return answer.reply
+        case .streaming(let call):
+            return try await streamingReply(call, threshold: request.pacing.streamingThreshold)
+        case .session(let work):
+            return try await serveSession(work, request)
+        }
+    }
+
+    /// Serves what concerns a session: a message, a batch, a stream, an end. A failure of the shared store is a
+    /// `503` with `Retry-After`, never a `404`: clients take that as "session gone".
+    @inline(never)
+    func serveSession(_ work: SessionWork, _ request: TransportRequest) async throws -> TransportReply {
         do {
-            switch route(request) {
-            case .reply(let reply):
-                return reply
-            case .stateless(let call, let streams):
-                return try await statelessReply(call, streams: streams, pacing: request.pacing)
-            case .session(let message):
+            switch work {
+            case .message(let message):
                 return try await sessionReply(message, request)
             case .batch(let elements):
                 return try await batchReply(elements, request)
@@ -45,10 +63,18 @@ extension MCPServer {
     enum Route {
         /// Answered already: a refusal, a notification's `202`, or a listen stream (which opens when written).
         case reply(TransportReply)
-        /// A 2026-07-28 request, and whether its handler may stream.
-        case stateless(IncomingRequest, streams: Bool)
+        /// A 2026-07-28 request answered with one message.
+        case stateless(IncomingRequest)
+        /// A 2026-07-28 request whose handler may stream.
+        case streaming(IncomingRequest)
+        /// Work on a session.
+        case session(SessionWork)
+    }
+
+    /// What ``route(_:)`` found a session request to be.
+    enum SessionWork {
         /// A message of a session (or an `initialize` that creates one).
-        case session(JSONRPCMessage)
+        case message(JSONRPCMessage)
         /// A JSON-RPC batch (2025-03-26 sessions only).
         case batch([JSONValue])
         /// A session's stream: resume after `lastEventID`, or open the standalone stream.
@@ -63,7 +89,7 @@ extension MCPServer {
     func route(_ request: TransportRequest) -> Route {
         switch request.action {
         case .post(.array(let elements)):
-            return .batch(elements)
+            return .session(.batch(elements))
         case .post(let body):
             let message: JSONRPCMessage
             do throws(JSONRPCError) {
@@ -72,7 +98,7 @@ extension MCPServer {
                 return .reply(.refusal(.badRequest(error)))
             }
             if isSessionMessage(message, protocolVersion: request.metadata.protocolVersion, sessionID: request.sessionID) {
-                return .session(message)
+                return .session(.message(message))
             }
             return statelessRoute(message, request)
         case .openStream(let lastEventID):
@@ -80,10 +106,10 @@ extension MCPServer {
             if let version = request.metadata.protocolVersion, !Sessions.versions.contains(version) {
                 return .reply(.refusal(.badRequest(.invalidRequest("unsupported MCP-Protocol-Version '\(version)'"))))
             }
-            return .openStream(sessionID: sessionID, lastEventID: lastEventID)
+            return .session(.openStream(sessionID: sessionID, lastEventID: lastEventID))
         case .endSession:
             guard let sessionID = request.sessionID else { return .reply(.refusal(.badRequest(.invalidRequest("the Mcp-Session-Id header is required")))) }
-            return .endSession(sessionID: sessionID)
+            return .session(.endSession(sessionID: sessionID))
         }
     }
 
@@ -131,9 +157,9 @@ extension MCPServer {
                     return .reply(Refusal.reply(error, id: id))
                 }
             case "tools/call", "resources/read", "prompts/get":
-                return .stateless(call, streams: true)
+                return .streaming(call)
             default:
-                return .stateless(call, streams: false)
+                return .stateless(call)
             }
         }
     }
@@ -147,16 +173,12 @@ extension MCPServer {
 
     // MARK: Stateless requests
 
-    /// Runs a stateless request. One that may stream is answered as JSON if it finishes silently within the
-    /// streaming threshold, and otherwise as a stream of its notifications and final response.
+    /// Runs a stateless request that may stream: answered as JSON if it finishes silently within the streaming
+    /// threshold, and otherwise as a stream of its notifications and final response.
     ///
     /// The handler starts at once on this thread (`Task.immediate`): one that finishes without suspending, as most
     /// do, is answered as JSON with no timer, no second task switch and no stream.
-    func statelessReply(_ call: IncomingRequest, streams: Bool, pacing: StreamPacing) async throws -> TransportReply {
-        guard streams else {
-            guard let answer = await answer(call, sink: DiscardingSink()) else { throw CancellationError() }
-            return answer.reply
-        }
+    func streamingReply(_ call: IncomingRequest, threshold: Duration) async throws -> TransportReply {
         let race = ResponseRace()
         // The handler's task is owned by the reply: it is cancelled when this request is cancelled, and when the
         // stream ends or is dropped.
@@ -168,7 +190,7 @@ extension MCPServer {
             return answer.reply
         }
         await withTaskCancellationHandler {
-            await race.waitForDecision(threshold: pacing.streamingThreshold)
+            await race.waitForDecision(threshold: threshold)
         } onCancel: {
             task.cancel()
         }
@@ -178,7 +200,7 @@ extension MCPServer {
             return answer.reply
         case .streaming(let events, let continuation):
             continuation.onTermination = { _ in task.cancel() }
-            return .stream(EventStream(events: events, continuation: continuation, source: .handler(task)))
+            return .stream(.handler(task, events: events, continuation: continuation))
         }
     }
 

@@ -1,0 +1,255 @@
+//
+// This source file is part of the swift-mcp-server project.
+// SPDX-License-Identifier: Apache-2.0
+//
+
+import Logging
+import MCPServerRedis
+import Synchronization
+import Testing
+
+@testable import MCPServer
+
+/// Where a suite's shared state lives.
+enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case memory, redis
+
+    var testDescription: String { rawValue }
+
+    /// The in-memory backends always; Redis when a server answers or is required (CI).
+    static var available: [StoreKind] { TestRedis.shouldRun ? [.memory, .redis] : [.memory] }
+
+    /// Runs `body` with backends of this kind, their services running alongside it.
+    func withBackends(_ body: @Sendable (Backends) async throws -> Void) async throws {
+        let keyRing = StaticKeyRing(keys: [.random()])
+        switch self {
+        case .memory:
+            try await body(.inMemory(keyRing: keyRing))
+        case .redis:
+            try await TestRedis.withClient { client in
+                try await body(.redis(client: client, keyRing: keyRing))
+            }
+        }
+    }
+}
+
+/// A session's streams (`SessionStreams`) through the runtime's one entry point, on two replicas sharing one set of
+/// backends: the GET-stream lock, takeover, replay after `Last-Event-ID`, and a request stream resumed after a cut.
+@Suite("Session streams", .timeLimit(.minutes(1)))
+struct SessionStreamsTests {
+    static func replicas(_ backends: Backends) -> (MCPServer, MCPServer) {
+        let a = MCPServer(configuration: MCPServerConfiguration(name: "t", version: "1", replicaID: "a"), backends: backends)
+        let b = MCPServer(configuration: MCPServerConfiguration(name: "t", version: "1", replicaID: "b"), backends: backends)
+        for server in [a, b] {
+            server.registerTool(Tool(name: "noop")) { _, _ in .text("") }
+            server.registerResource(Resource(uri: "demo://x", name: "x")) { uri, _, _ in [.text(uri: uri, text: "x")] }
+        }
+        return (a, b)
+    }
+
+    static func newSession(_ server: MCPServer) async throws -> String {
+        let (id, _) = await server.initializeSession(
+            IncomingRequest(id: .int(0), method: "initialize", params: ["protocolVersion": "2025-11-25", "capabilities": [:]])
+        )
+        return try #require(id)
+    }
+
+    static func open(_ server: MCPServer, session: String?, lastEventID: String? = nil) async throws -> TransportReply {
+        try await server.respond(
+            to: TransportRequest(action: .openStream(lastEventID: lastEventID), principal: .anonymous, sessionID: session, metadata: .init())
+        )
+    }
+
+    static func stream(_ reply: TransportReply) throws -> EventStream {
+        guard case .stream(let stream) = reply else { throw Unexpected(reply: "\(reply)") }
+        return stream
+    }
+
+    static func refusalStatus(_ reply: TransportReply) -> Int? {
+        guard case .refusal(let refusal) = reply else { return nil }
+        return refusal.status
+    }
+
+    struct Unexpected: Error { var reply: String }
+
+    @Test(arguments: StoreKind.available)
+    func aSessionHasOneStandaloneStreamAndItsLockIsReleased(_ kind: StoreKind) async throws {
+        try await kind.withBackends { backends in
+            let (a, b) = Self.replicas(backends)
+            let session = try await Self.newSession(a)
+            let first = try Self.stream(try await Self.open(a, session: session))
+            try await StreamReader.reading(first) { reader in
+                try await reader.waitFor("the priming event") { $0.contains { if case .priming = $0 { true } else { false } } }
+                // A second stream of the same session, on either replica, is refused while the first is open.
+                #expect(Self.refusalStatus(try await Self.open(b, session: session)) == 409)
+                #expect(Self.refusalStatus(try await Self.open(a, session: session)) == 409)
+                first.clientGone()
+            }
+            // The lock went with the stream: a new one opens.
+            try await eventually("the lock to be released") {
+                try await backends.sessionStore.get(ClusterWire.Key.getStreamLock(session)) == nil
+            }
+            let again = try Self.stream(try await Self.open(b, session: session))
+            again.clientGone()
+            try await again.withEvents { for await _ in again.events {} }
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
+    func notificationsAreLoggedAndAResumeReplaysOnlyWhatWasMissed(_ kind: StoreKind) async throws {
+        try await kind.withBackends { backends in
+            let (a, b) = Self.replicas(backends)
+            try await CrossReplicaRelays.running([a, b]) {
+                let session = try await Self.newSession(a)
+                let first = try Self.stream(try await Self.open(a, session: session))
+                let reader = try await StreamReader.reading(first) { reader in
+                    try await reader.waitFor("priming") { !$0.isEmpty }
+                    // Raised on the other replica; every replica's session streams hear the bus.
+                    try await b.notifyListChanged(.tools)
+                    try await b.notifyListChanged(.prompts)
+                    try await reader.waitFor("two notifications") { $0.logged.count == 2 }
+                    first.clientGone()
+                }
+                let logged = reader.events.logged
+                #expect(logged.map(\.method) == ["notifications/tools/list_changed", "notifications/prompts/list_changed"])
+                // Resumed on the other replica after the first notification: the second is replayed, the first is not.
+                let resumed = try Self.stream(try await Self.open(b, session: session, lastEventID: logged[0].id))
+                let second = try await StreamReader.reading(resumed) { second in
+                    try await second.waitFor("the replay") { $0.logged.count == 1 }
+                    #expect(second.events.logged.map(\.id) == [logged[1].id])
+                    // Then it follows live, with positions after the replayed ones.
+                    try await a.notifyListChanged(.resources)
+                    try await second.waitFor("a live notification") { $0.logged.count == 2 }
+                    resumed.clientGone()
+                }
+                let ids = second.events.logged.map(\.id)
+                #expect(ids[1].hasPrefix(String(logged[0].id.prefix(13))))
+                #expect(StreamKey.parse(eventID: ids[1])!.position > StreamKey.parse(eventID: ids[0])!.position)
+            }
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
+    func aResumeTakesTheStreamOverFromAConnectionThatHasNotNoticed(_ kind: StoreKind) async throws {
+        try await kind.withBackends { backends in
+            let (a, b) = Self.replicas(backends)
+            let session = try await Self.newSession(a)
+            let first = try Self.stream(try await Self.open(a, session: session))
+            let resumed = Mutex<EventStream?>(nil)
+            // The reading ends only if the takeover ends the first stream.
+            try await StreamReader.reading(first) { reader in
+                try await reader.waitFor("priming") { !$0.isEmpty }
+                guard case .priming(let primingID, _) = reader.events[0] else { Issue.record("no priming event first"); return }
+                // The client lost its connection without the server noticing, and resumes elsewhere: the new stream
+                // takes over, and the old connection's stream ends.
+                let stream = try Self.stream(try await Self.open(b, session: session, lastEventID: primingID))
+                resumed.withLock { $0 = stream }
+            }
+            // A different stream of the session is still refused: only a resume of the same one takes over.
+            #expect(Self.refusalStatus(try await Self.open(a, session: session)) == 409)
+            let stream = try #require(resumed.withLock { $0 })
+            stream.clientGone()
+            try await stream.withEvents { for await _ in stream.events {} }
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
+    func aRequestStreamResumesAfterACutUntilItsFinalResponse(_ kind: StoreKind) async throws {
+        try await kind.withBackends { backends in
+            let (a, b) = Self.replicas(backends)
+            let session = try await Self.newSession(a)
+            let channel = RequestStreamChannel(
+                log: backends.eventLog, sessionID: session, ttl: .seconds(60), retention: .seconds(60), logger: Logger(label: "t")
+            )
+            try await channel.send(["jsonrpc": "2.0", "method": "notifications/progress", "params": ["progressToken": 1, "progress": 1]])
+            try await channel.send(["jsonrpc": "2.0", "method": "notifications/progress", "params": ["progressToken": 1, "progress": 2]])
+            guard case .streaming(let key)? = channel.decision else { Issue.record("expected a stream"); return }
+            // The client saw the first progress event (position 2: position 1 only creates the stream), then was cut.
+            let resumed = try Self.stream(try await Self.open(b, session: session, lastEventID: StreamKey.eventID(stream: key, position: 2)))
+            let reader = try await StreamReader.reading(resumed) { reader in
+                try await reader.waitFor("the missed progress") { $0.logged.count == 1 }
+                await channel.finish(["jsonrpc": "2.0", "id": 9, "result": [:]])
+                // The log closes after the final response: the stream ends by itself.
+            }
+            let logged = reader.events.logged
+            #expect(logged.map(\.id) == [StreamKey.eventID(stream: key, position: 3), StreamKey.eventID(stream: key, position: 4)])
+            #expect(logged.last?.message["id"] == 9)
+            // No priming event on a resume, and no repeat of what the client acknowledged.
+            #expect(!reader.events.contains { if case .priming = $0 { true } else { false } })
+
+            // Bad resumes: an unknown stream of this session, a malformed id, an unknown session.
+            #expect(Self.refusalStatus(try await Self.open(a, session: session, lastEventID: StreamKey.eventID(stream: StreamKey.newRequestStream(), position: 1))) == 404)
+            #expect(Self.refusalStatus(try await Self.open(a, session: session, lastEventID: "not-an-event-id")) == 400)
+            #expect(Self.refusalStatus(try await Self.open(a, session: "s1.nope.nope.nope")) == 404)
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
+    func deletingTheSessionEndsItsStreamsOnEveryReplica(_ kind: StoreKind) async throws {
+        try await kind.withBackends { backends in
+            let (a, b) = Self.replicas(backends)
+            let session = try await Self.newSession(a)
+            let stream = try Self.stream(try await Self.open(a, session: session))
+            try await StreamReader.reading(stream) { reader in
+                try await reader.waitFor("priming") { !$0.isEmpty }
+                let deleted = try await b.respond(to: TransportRequest(action: .endSession, principal: .anonymous, sessionID: session))
+                guard case .done = deleted else { Issue.record("expected the session to end, got \(deleted)"); return }
+            }
+            #expect(Self.refusalStatus(try await Self.open(a, session: session)) == 404)
+        }
+    }
+}
+
+/// Collects what a stream hands its writer.
+final class StreamReader: Sendable {
+    /// Reads `stream` while `body` runs, then waits for the stream to end (the body ends it, one way or another).
+    /// - Returns: the reader, with everything the stream wrote.
+    @discardableResult
+    static func reading(_ stream: EventStream, _ body: @Sendable (StreamReader) async throws -> Void) async throws -> StreamReader {
+        let reader = StreamReader()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await reader.read(stream) }
+            try await body(reader)
+            try await group.waitForAll()
+        }
+        return reader
+    }
+
+    private let collected = Mutex<[OutboundEvent]>([])
+
+    var events: [OutboundEvent] { collected.withLock { $0 } }
+
+    /// Writes `stream` into the collection until it ends.
+    func read(_ stream: EventStream) async throws {
+        try await stream.withEvents {
+            if let first = stream.takeFirst() { self.collected.withLock { $0.append(first) } }
+            for await event in stream.events { self.collected.withLock { $0.append(event) } }
+        }
+    }
+
+    /// Waits until the events collected so far satisfy `condition`.
+    func waitFor(_ what: String, _ condition: ([OutboundEvent]) -> Bool) async throws {
+        try await eventually(what) { condition(self.events) }
+    }
+}
+
+extension [OutboundEvent] {
+    /// The logged messages, with their event ids.
+    var logged: [(id: String, message: JSONValue, method: String?)] {
+        compactMap { event in
+            guard case .logged(let id, let data) = event, let message = try? JSONParser().parse(data) else { return nil }
+            return (id, message, message["method"]?.stringValue)
+        }
+    }
+}
+
+/// Runs replicas' services (the relay subscriptions) while `body` runs.
+enum CrossReplicaRelays {
+    static func running(_ servers: [MCPServer], _ body: @Sendable () async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for server in servers { group.addTask { try await server.run() } }
+            defer { group.cancelAll() }
+            try await body()
+        }
+    }
+}
