@@ -1,0 +1,46 @@
+//
+// This source file is part of the swift-mcp-server project.
+// SPDX-License-Identifier: Apache-2.0
+//
+
+/// A tool's definition, as listed by `tools/list`.
+public struct Tool: Sendable, Hashable {
+    /// The unique name.
+    public var name: String
+    /// A display title.
+    public var title: String?
+    /// What the tool does.
+    public var description: String?
+    /// The JSON Schema of `arguments` (an object schema).
+    public var inputSchema: JSONValue
+    /// The JSON Schema of `structuredContent`, if the tool returns structured content.
+    public var outputSchema: JSONValue?
+    /// Tool annotations (hints), as JSON.
+    public var annotations: JSONValue?
+
+    /// Creates a tool definition.
+    public init(
+        name: String,
+        title: String? = nil,
+        description: String? = nil,
+        inputSchema: JSONValue = ["type": "object"],
+        outputSchema: JSONValue? = nil,
+        annotations: JSONValue? = nil
+    ) {
+        self.name = name
+        self.title = title
+        self.description = description
+        self.inputSchema = inputSchema
+        self.outputSchema = outputSchema
+        self.annotations = annotations
+    }
+
+    var json: JSONValue {
+        var o: [String: JSONValue] = ["name": .string(name), "inputSchema": inputSchema]
+        if let title { o["title"] = .string(title) }
+        if let description { o["description"] = .string(description) }
+        if let outputSchema { o["outputSchema"] = outputSchema }
+        if let annotations { o["annotations"] = annotations }
+        return .object(o)
+    }
+}
