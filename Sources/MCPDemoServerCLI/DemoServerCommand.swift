@@ -51,6 +51,24 @@ struct DemoServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("client-request-timeout-ms"), help: "How long a handler waits for a legacy client's answer to a server-to-client request.")
     var clientRequestTimeoutMs = 60_000
 
+    @Option(
+        name: .customLong("replica-lease-ms"),
+        help: "This replica's lease in the shared store, renewed every third of it: another replica ends the streams of a dead one within about this long (at least 300)."
+    )
+    var replicaLeaseMs = 5_000
+
+    @Option(
+        name: .customLong("drain-delay-ms"),
+        help: "On SIGTERM/SIGINT, keep serving this long (readiness 503, every response with Connection: close) before the drain begins: the load balancer's propagation time."
+    )
+    var drainDelayMs = 0
+
+    @Option(
+        name: .customLong("drain-timeout-ms"),
+        help: "Once the drain begins, how long in-flight handlers may run before they are cancelled (their answer is then -32010, reason drain_deadline)."
+    )
+    var drainTimeoutMs = 30_000
+
     @Flag(
         name: .customLong("event-loop-executor"),
         help: "Run all Swift concurrency work on the SwiftNIO event loops instead of the global thread pool: fewer thread hops per request, but a handler that blocks its thread stalls that loop's connections (docs/performance.md)."
@@ -93,6 +111,9 @@ struct DemoServerCommand: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard ssePollAfterMs >= 0 else { throw ValidationError("--sse-poll-after-ms must not be negative") }
         guard clientRequestTimeoutMs > 0 else { throw ValidationError("--client-request-timeout-ms must be positive") }
+        guard replicaLeaseMs >= 300 else { throw ValidationError("--replica-lease-ms must be at least 300") }
+        guard drainDelayMs >= 0 else { throw ValidationError("--drain-delay-ms must not be negative") }
+        guard drainTimeoutMs >= 0 else { throw ValidationError("--drain-timeout-ms must not be negative") }
         if let eventLoopThreads, !(1...EventLoopThreads.maximumLoops).contains(eventLoopThreads) {
             throw ValidationError("--event-loop-threads must be between 1 and 1024")
         }
@@ -141,7 +162,10 @@ struct DemoServerCommand: AsyncParsableCommand {
                 version: "0.1.0",
                 instructions: "A demo server: echo, add, countdown, ask, ask-twice, summarize, list-roots, touch and fail.",
                 replicaID: replica,
-                clientRequestTimeout: .milliseconds(clientRequestTimeoutMs)
+                clientRequestTimeout: .milliseconds(clientRequestTimeoutMs),
+                drainTimeout: .milliseconds(drainTimeoutMs),
+                drainDelay: .milliseconds(drainDelayMs),
+                replicaLease: .milliseconds(replicaLeaseMs)
             ),
             backends: backends,
             logger: logger

@@ -10,8 +10,15 @@ public import NIOCore
 
 /// Writing the runtime's reply: JSON, an empty status, or Server-Sent Events.
 extension MCPHTTPEndpoint {
-    /// The response that carries `reply`.
+    /// The response that carries `reply`. While the server shuts down it also says `Connection: close`, so that
+    /// keep-alive connections end at a response boundary and their next request goes to another replica.
     func write(_ reply: TransportReply, request: Request) -> Response {
+        var response = response(for: reply, request: request)
+        if server.isShuttingDown { response.headers[.connection] = "close" }
+        return response
+    }
+
+    func response(for reply: TransportReply, request: Request) -> Response {
         switch reply {
         case .message(let message, let sessionID):
             var headers = HTTPFields()

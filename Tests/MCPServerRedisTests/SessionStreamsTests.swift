@@ -37,12 +37,14 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
 /// backends: the GET-stream lock, takeover, replay after `Last-Event-ID`, and a request stream resumed after a cut.
 @Suite("Session streams", .timeLimit(.minutes(1)))
 struct SessionStreamsTests {
-    static func replicas(_ backends: Backends) -> (MCPServer, MCPServer) {
+    /// Two replicas on `backends`, each holding its lease (valid for longer than a test runs).
+    static func replicas(_ backends: Backends) async throws -> (MCPServer, MCPServer) {
         let a = MCPServer(configuration: MCPServerConfiguration(name: "t", version: "1", replicaID: "a"), backends: backends)
         let b = MCPServer(configuration: MCPServerConfiguration(name: "t", version: "1", replicaID: "b"), backends: backends)
         for server in [a, b] {
             server.registerTool(Tool(name: "noop")) { _, _ in .text("") }
             server.registerResource(Resource(uri: "demo://x", name: "x")) { uri, _, _ in [.text(uri: uri, text: "x")] }
+            try await server.leases.renew()
         }
         return (a, b)
     }
@@ -75,7 +77,7 @@ struct SessionStreamsTests {
     @Test(arguments: StoreKind.available)
     func aSessionHasOneStandaloneStreamAndItsLockIsReleased(_ kind: StoreKind) async throws {
         try await kind.withBackends { backends in
-            let (a, b) = Self.replicas(backends)
+            let (a, b) = try await Self.replicas(backends)
             let session = try await Self.newSession(a)
             let first = try Self.stream(try await Self.open(a, session: session))
             try await StreamReader.reading(first) { reader in
@@ -98,7 +100,7 @@ struct SessionStreamsTests {
     @Test(arguments: StoreKind.available)
     func notificationsAreLoggedAndAResumeReplaysOnlyWhatWasMissed(_ kind: StoreKind) async throws {
         try await kind.withBackends { backends in
-            let (a, b) = Self.replicas(backends)
+            let (a, b) = try await Self.replicas(backends)
             try await CrossReplicaRelays.running([a, b]) {
                 let session = try await Self.newSession(a)
                 let first = try Self.stream(try await Self.open(a, session: session))
@@ -132,7 +134,7 @@ struct SessionStreamsTests {
     @Test(arguments: StoreKind.available)
     func aResumeTakesTheStreamOverFromAConnectionThatHasNotNoticed(_ kind: StoreKind) async throws {
         try await kind.withBackends { backends in
-            let (a, b) = Self.replicas(backends)
+            let (a, b) = try await Self.replicas(backends)
             let session = try await Self.newSession(a)
             let first = try Self.stream(try await Self.open(a, session: session))
             let resumed = Mutex<EventStream?>(nil)
@@ -156,10 +158,13 @@ struct SessionStreamsTests {
     @Test(arguments: StoreKind.available)
     func aRequestStreamResumesAfterACutUntilItsFinalResponse(_ kind: StoreKind) async throws {
         try await kind.withBackends { backends in
-            let (a, b) = Self.replicas(backends)
+            let (a, b) = try await Self.replicas(backends)
+            // Running: each replica holds its lease, so the stream's owner (a) is alive.
+            try await CrossReplicaRelays.running([a, b]) {
             let session = try await Self.newSession(a)
             let channel = RequestStreamChannel(
-                log: backends.eventLog, sessionID: session, ttl: .seconds(60), retention: .seconds(60), logger: Logger(label: "t")
+                log: backends.eventLog, store: backends.sessionStore, sessionID: session, requestID: .int(9), replicaID: "a",
+                ttl: .seconds(60), retention: .seconds(60), logger: Logger(label: "t")
             )
             try await channel.send(["jsonrpc": "2.0", "method": "notifications/progress", "params": ["progressToken": 1, "progress": 1]])
             try await channel.send(["jsonrpc": "2.0", "method": "notifications/progress", "params": ["progressToken": 1, "progress": 2]])
@@ -181,13 +186,52 @@ struct SessionStreamsTests {
             #expect(Self.refusalStatus(try await Self.open(a, session: session, lastEventID: StreamKey.eventID(stream: StreamKey.newRequestStream(), position: 1))) == 404)
             #expect(Self.refusalStatus(try await Self.open(a, session: session, lastEventID: "not-an-event-id")) == 400)
             #expect(Self.refusalStatus(try await Self.open(a, session: "s1.nope.nope.nope")) == 404)
+            }
+        }
+    }
+
+    @Test(arguments: StoreKind.available)
+    func aRequestOfADeadReplicaEndsWithOneReplicaLostError(_ kind: StoreKind) async throws {
+        try await kind.withBackends { backends in
+            let (a, b) = try await Self.replicas(backends)
+            let c = MCPServer(configuration: MCPServerConfiguration(name: "t", version: "1", replicaID: "c"), backends: backends)
+            try await CrossReplicaRelays.running([b, c]) {
+                let session = try await Self.newSession(b)
+                // A request stream of replica "dead", which holds no lease: it died after its first event.
+                let channel = RequestStreamChannel(
+                    log: backends.eventLog, store: backends.sessionStore, sessionID: session, requestID: .string("r-7"),
+                    replicaID: "dead", ttl: .seconds(60), retention: .seconds(60), logger: Logger(label: "t")
+                )
+                try await channel.send(["jsonrpc": "2.0", "method": "notifications/progress", "params": ["progressToken": 1, "progress": 1]])
+                guard case .streaming(let key)? = channel.decision else { Issue.record("expected a stream"); return }
+                let resume = StreamKey.eventID(stream: key, position: 2)
+                // Two clients resume it at once, on two replicas: both get the same one final error, written once.
+                let onB = try Self.stream(try await Self.open(b, session: session, lastEventID: resume))
+                let onC = try Self.stream(try await Self.open(c, session: session, lastEventID: resume))
+                async let readB = StreamReader.reading(onB) { _ in }
+                async let readC = StreamReader.reading(onC) { _ in }
+                let (fromB, fromC) = try await (readB, readC)
+                for reader in [fromB, fromC] {
+                    let finals = reader.events.logged.filter { $0.message["id"] != nil }
+                    #expect(finals.count == 1)
+                    #expect(finals.first?.message["id"] == "r-7")
+                    #expect(finals.first?.message["error"]?["code"] == -32010)
+                    #expect(finals.first?.message["error"]?["data"] == ["reason": "replica_lost", "replica": "dead"])
+                }
+                let log = try await backends.eventLog.read(stream: ClusterWire.Stream.events(session: session, stream: key), after: 0, limit: 10)
+                #expect(log.count == 3)  // the empty opening event, the progress, the one error
+                // The dead replica's own final answer, arriving late, is dropped: the stream is already ended.
+                await channel.finish(["jsonrpc": "2.0", "id": "r-7", "result": [:]])
+                #expect(try await backends.eventLog.read(stream: ClusterWire.Stream.events(session: session, stream: key), after: 0, limit: 10).count == 3)
+                _ = a
+            }
         }
     }
 
     @Test(arguments: StoreKind.available)
     func deletingTheSessionEndsItsStreamsOnEveryReplica(_ kind: StoreKind) async throws {
         try await kind.withBackends { backends in
-            let (a, b) = Self.replicas(backends)
+            let (a, b) = try await Self.replicas(backends)
             let session = try await Self.newSession(a)
             let stream = try Self.stream(try await Self.open(a, session: session))
             try await StreamReader.reading(stream) { reader in

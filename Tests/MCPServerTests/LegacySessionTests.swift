@@ -161,7 +161,7 @@ struct LegacySessionTests {
 
     @Test func responseChannelChoosesJSONOrTheEventLog() async throws {
         let server = makeDemoServer()
-        let quick = RequestStreamChannel(log: server.backends.eventLog, sessionID: "s", ttl: .seconds(60), retention: .seconds(60), logger: server.logger)
+        let quick = RequestStreamChannel(log: server.backends.eventLog, store: server.backends.sessionStore, sessionID: "s", requestID: .int(1), replicaID: "a", ttl: .seconds(60), retention: .seconds(60), logger: server.logger)
         #expect(quick.decision == nil)
         await quick.finish(["jsonrpc": "2.0", "id": 1, "result": [:]])
         // The decision is readable at once, and the signal agrees with it.
@@ -171,7 +171,7 @@ struct LegacySessionTests {
         guard case .final(let r)? = await signals.next() else { Issue.record("expected JSON"); return }
         #expect(r?["id"] == 1)
 
-        let streamed = RequestStreamChannel(log: server.backends.eventLog, sessionID: "s", ttl: .seconds(60), retention: .seconds(60), logger: server.logger)
+        let streamed = RequestStreamChannel(log: server.backends.eventLog, store: server.backends.sessionStore, sessionID: "s", requestID: .int(1), replicaID: "a", ttl: .seconds(60), retention: .seconds(60), logger: server.logger)
         try await streamed.send(["jsonrpc": "2.0", "method": "notifications/progress", "params": ["progressToken": 1, "progress": 1]])
         await streamed.finish(["jsonrpc": "2.0", "id": 2, "result": [:]])
         var s2 = streamed.signals.makeAsyncIterator()

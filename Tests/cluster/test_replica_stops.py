@@ -62,11 +62,6 @@ async def test_stream_of_draining_replica_resumes_elsewhere_with_everything(clus
         await anyio.to_thread.run_sync(cluster.restart, a)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not implemented yet: the resumed stream of a killed replica's request stays open with no final response "
-    "(DESIGN.md, 'Promises that must hold'); remove this mark when it passes",
-)
 async def test_stream_of_killed_replica_resumed_elsewhere_ends_with_an_error(cluster, connect):
     if len(cluster.replicas) < 2:
         pytest.skip("needs a second replica to resume on")
@@ -94,6 +89,9 @@ async def test_stream_of_killed_replica_resumed_elsewhere_ends_with_an_error(clu
             finals = [e.message for e in events if "id" in e.message and "method" not in e.message]
             assert len(finals) == 1, [e.message for e in events]
             assert finals[0]["id"] == msg["id"] and "error" in finals[0], dump(finals[0])
+            error = finals[0]["error"]
+            assert error["code"] == -32010, dump(finals[0])
+            assert error["data"] == {"reason": "replica_lost", "replica": a.name}, dump(finals[0])
             assert progress_values(events) == list(range(1, len(progress_values(events)) + 1))
     finally:
         await anyio.to_thread.run_sync(cluster.restart, a)

@@ -40,9 +40,11 @@ public protocol MessageBus: Service {
     /// - Parameters:
     ///   - channels: the channels.
     ///   - deliver: called with every message, on whatever thread the bus delivers on; it must not block.
-    ///   - onEnd: called when the bus will deliver no more messages, for a bus that can end its subscriptions (the
-    ///     Redis bus, when its client shuts down; the in-memory bus never does). Some buses also call it as the
-    ///     subscription is removed, after `body` returns or when the subscription could not be opened.
+    ///   - onEnd: called when the bus will deliver no more messages, or may have lost some: a bus that can end its
+    ///     subscriptions calls it when its client shuts down, and when its connection drops (the Redis bus: messages
+    ///     published while it reconnects are lost, so the subscriber must re-sync rather than carry on with a gap).
+    ///     The in-memory bus never ends a subscription. Some buses also call it as the subscription is removed,
+    ///     after `body` returns or when the subscription could not be opened.
     ///   - body: runs while subscribed.
     func subscribe<Result: Sendable>(
         to channels: [String],

@@ -13,7 +13,7 @@
 package enum ClusterWire {
     /// The version of this contract. Raise it when a key, channel or payload changes shape; a rolling upgrade may
     /// mix replicas only of the same version.
-    package static let version = 1
+    package static let version = 2
 
     // MARK: Store keys (SessionStore)
 
@@ -27,6 +27,15 @@ package enum ClusterWire {
         package static func answerClaim(session id: String, requestID: String) -> String { "mcp:{\(id)}:answered:\(requestID)" }
         /// Read by readiness checks: any answer, even "absent", proves the store is reachable.
         package static let readinessProbe = "mcp:readyz"
+        /// A replica's lease: present while the replica is alive, renewed on a heartbeat, gone when it stops (it
+        /// expires after the lease period if the replica dies); value ``Payload/lease(at:)``.
+        package static func replicaLease(_ replicaID: String) -> String { "mcp:replica:\(replicaID):lease" }
+        /// Who runs the request behind one of a session's request streams; value
+        /// ``Payload/streamOwner(replica:requestID:)``.
+        package static func requestStreamOwner(session id: String, stream: String) -> String { "mcp:{\(id)}:owner:\(stream)" }
+        /// The claim that lets exactly one final response into a request stream: the owner's, or the `-32010` of a
+        /// replica that found the owner dead. Value: the id of the replica that wrote it.
+        package static func finalClaim(session id: String, stream: String) -> String { "mcp:{\(id)}:final:\(stream)" }
     }
 
     // MARK: Event-log streams (EventLog)
@@ -83,12 +92,35 @@ package enum ClusterWire {
         /// On ``Channel/session(_:)``: a client resumed `stream` elsewhere; the connection that served it ends.
         package static func takeover(stream: String) -> [UInt8] { Array("takeover:\(stream)".utf8) }
 
-        /// The value of the GET-stream lock: the stream it serves and the connection that holds it.
-        package static func getStreamOwner(stream: String, connection: String) -> JSONValue { .string("\(stream) \(connection)") }
+        /// The value of the GET-stream lock: the stream it serves, the connection that holds it, and the replica
+        /// that connection is on (whose lease the lock lives by).
+        package static func getStreamOwner(stream: String, connection: String, replica: String) -> JSONValue {
+            .string("\(stream) \(connection) \(replica)")
+        }
 
         /// Whether a GET-stream lock value names `stream`.
         package static func getStreamOwner(_ value: JSONValue, isFor stream: String) -> Bool {
             value.stringValue?.hasPrefix("\(stream) ") == true
+        }
+
+        /// The replica named by a GET-stream lock value (`nil` for a lock written by a replica of contract 1).
+        package static func getStreamOwnerReplica(_ value: JSONValue) -> String? {
+            guard let parts = value.stringValue?.split(separator: " "), parts.count == 3 else { return nil }
+            return String(parts[2])
+        }
+
+        /// The value of a replica's lease: `{"at": <ms since the epoch>}`, when it was last renewed.
+        package static func lease(at millis: Int64) -> JSONValue { ["at": .int(millis)] }
+
+        /// The value of a request stream's owner record: `{"r": <replica>, "id": <request id>}`.
+        package static func streamOwner(replica: String, requestID: JSONRPCRequestID) -> JSONValue {
+            ["r": .string(replica), "id": requestID.json]
+        }
+
+        /// The replica and request id of an owner record.
+        package static func streamOwner(_ value: JSONValue) -> (replica: String, requestID: JSONRPCRequestID)? {
+            guard case .string(let replica)? = value["r"], let raw = value["id"], let id = JSONRPCRequestID(json: raw) else { return nil }
+            return (replica, id)
         }
 
         /// On ``Channel/resourceUpdated``: `{"uri": …}`.

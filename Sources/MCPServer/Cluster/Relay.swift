@@ -16,16 +16,18 @@ final class Relay: Sendable {
     let backends: Backends
     let answerClaimTTL: Duration
     let logger: Logger
+    let leases: Leases
     private let pending = Mutex<[String: ResponseSlot]>([:])
     private let counter = Mutex(0)
     /// Session handlers running on this replica: "sessionID|requestID" → cancel.
     private let running = Mutex<[String: @Sendable () -> Void]>([:])
 
-    init(replicaID: String, backends: Backends, answerClaimTTL: Duration, logger: Logger) {
+    init(replicaID: String, backends: Backends, answerClaimTTL: Duration, logger: Logger, leases: Leases) {
         self.replicaID = replicaID
         self.backends = backends
         self.answerClaimTTL = answerClaimTTL
         self.logger = logger
+        self.leases = leases
     }
 
     // MARK: Server-to-client requests
@@ -80,6 +82,14 @@ final class Relay: Sendable {
         guard try await backends.sessionStore.create(claim, value: true, ttl: answerClaimTTL) != nil else {
             return false
         }
+        guard try await leases.isAlive(replica) else {
+            // The handler that asked died with its replica; its request's stream ends with -32010 (SessionStreams).
+            logger.info(
+                "dropped an answer to a server-to-client request: the replica that asked has stopped",
+                metadata: ["mcp.request.id": "\(key)", "mcp.peer": "\(replica)"]
+            )
+            return true
+        }
         try await backends.messageBus.publish(
             ClusterWire.Payload.relayedAnswer(session: session, requestID: key, result: result),
             to: ClusterWire.Channel.replica(replica)
@@ -124,7 +134,23 @@ final class Relay: Sendable {
 
     // MARK: Serving
 
-    /// Serves this replica's relay channels until cancelled.
+    /// Serves this replica's relay channels until cancelled, subscribing again whenever the bus ends the
+    /// subscription (a lost connection to the store).
+    func serveUntilCancelled() async {
+        var backoff = Duration.milliseconds(50)
+        while !Task.isCancelled {
+            do {
+                try await serve()
+                backoff = .milliseconds(50)
+            } catch {
+                logger.warning("relay subscription failed; subscribing again", metadata: ["mcp.error": "\(error)"])
+                backoff = min(backoff * 2, .seconds(2))
+            }
+            if !Task.isCancelled { try? await Task.sleep(for: backoff) }
+        }
+    }
+
+    /// Serves this replica's relay channels until the bus ends the subscription.
     func serve() async throws {
         let cancelChannel = ClusterWire.Channel.cancel
         try await backends.messageBus.subscribe(to: [ClusterWire.Channel.replica(replicaID), cancelChannel]) { messages in

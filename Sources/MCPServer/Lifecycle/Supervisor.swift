@@ -12,6 +12,8 @@ import Synchronization
 /// It is the only state of the runtime that is tied to this process: everything else lives in the backends.
 package final class Supervisor: Sendable {
     struct DrainState {
+        /// Shutdown has been asked for: readiness fails and connections are closed after each response.
+        var shuttingDown = false
         var draining = false
         var nextID = 0
         /// What to do when draining begins: resume a waiter, end a listen stream.
@@ -41,6 +43,10 @@ package final class Supervisor: Sendable {
     func setRunning(_ running: Bool) {
         jobState.withLock { $0.running = running }
     }
+
+    /// Whether this replica has stopped serving its jobs: not running, or its drain is over. Its own streams are then
+    /// like any dead replica's.
+    var isStopped: Bool { jobState.withLock { !$0.running } }
 
     /// How many jobs have started and not finished.
     var activeJobs: Int { jobState.withLock { $0.active } }
@@ -90,6 +96,15 @@ package final class Supervisor: Sendable {
     /// Whether draining has begun.
     var isDraining: Bool { drainState.withLock { $0.draining } }
 
+    /// Whether shutdown has been asked for (the drain delay, or the drain itself): the replica is not ready, and
+    /// transports close each connection after its response.
+    var isShuttingDown: Bool { drainState.withLock { $0.shuttingDown || $0.draining } }
+
+    /// Marks the start of shutdown: before the drain, the replica stops being ready and sheds its connections.
+    func beginShutdown() {
+        drainState.withLock { $0.shuttingDown = true }
+    }
+
     /// Begins draining: every registered handler runs once, and later ones run at once.
     func beginDraining() {
         let handlers = drainState.withLock { s -> [@Sendable () -> Void] in
@@ -132,7 +147,8 @@ package final class Supervisor: Sendable {
         }
     }
 
-    private func waitForDrainSignal() async {
+    /// Returns when draining begins, or when the calling task is cancelled; graceful shutdown does not end it.
+    func waitForDrainSignal() async {
         let id = Mutex<Int?>(nil)
         await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in

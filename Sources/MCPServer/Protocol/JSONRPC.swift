@@ -76,6 +76,9 @@ public struct JSONRPCError: Error, Sendable, Hashable, CustomStringConvertible {
     public static let missingRequiredClientCapabilityCode = -32021
     /// `-32022`: the requested protocol version is not supported.
     public static let unsupportedProtocolVersionCode = -32022
+    /// `-32010`: the replica running the request stopped before it finished (in the implementation-defined range
+    /// that 2026-07-28 leaves to servers). The request may be retried.
+    public static let replicaStoppedCode = -32010
 
     /// A parse error.
     public static func parseError(_ detail: String) -> JSONRPCError {
@@ -116,6 +119,25 @@ public struct JSONRPCError: Error, Sendable, Hashable, CustomStringConvertible {
         )
     }
 
+    /// Why a replica stopped before a request finished: the `reason` of a ``replicaStopped(_:replica:)`` error.
+    public struct StopReason: Sendable, Hashable, CustomStringConvertible {
+        let rawValue: String
+        /// The replica died (its lease expired): killed, crashed, or cut off from the store.
+        public static let replicaLost = StopReason(rawValue: "replica_lost")
+        /// The replica shut down gracefully, and the request was still running at the drain deadline.
+        public static let drainDeadline = StopReason(rawValue: "drain_deadline")
+        public var description: String { rawValue }
+    }
+
+    /// The final error of a request whose replica stopped: `-32010` with
+    /// `data: {"reason": "replica_lost" | "drain_deadline", "replica": "<id>"}`.
+    public static func replicaStopped(_ reason: StopReason, replica: String) -> JSONRPCError {
+        let message = reason == .drainDeadline
+            ? "the replica running the request shut down before the request finished; retry it"
+            : "the replica running the request stopped before the request finished; retry it"
+        return JSONRPCError(code: replicaStoppedCode, message: message, data: ["reason": .string(reason.rawValue), "replica": .string(replica)])
+    }
+
     /// A missing-capability error naming the capabilities the request needs.
     public static func missingRequiredClientCapability(_ capabilities: JSONValue, detail: String) -> JSONRPCError {
         JSONRPCError(
@@ -141,27 +163,14 @@ public enum JSONRPCMessage: Sendable, Hashable {
     ///
     /// - Throws: ``JSONRPCError`` with `-32700` for text that is not JSON and `-32600` for JSON that is
     ///   not a single valid JSON-RPC 2.0 message (batches are not part of MCP).
-    public static func parse(_ bytes: UnsafeRawBufferPointer, parser: JSONParser = JSONParser()) throws(JSONRPCError) -> JSONRPCMessage {
+    public static func parse(_ bytes: [UInt8]) throws(JSONRPCError) -> JSONRPCMessage {
         let value: JSONValue
         do {
-            value = try parser.parse(bytes)
+            value = try JSONParser().parse(bytes)
         } catch {
             throw .parseError(error.description)
         }
         return try JSONRPCMessage(validating: value)
-    }
-
-    /// Parses and validates one message from bytes.
-    public static func parse(_ bytes: [UInt8]) throws(JSONRPCError) -> JSONRPCMessage {
-        var outcome: Result<JSONRPCMessage, JSONRPCError>!
-        bytes.withUnsafeBytes { buffer in
-            do throws(JSONRPCError) {
-                outcome = .success(try parse(buffer))
-            } catch {
-                outcome = .failure(error)
-            }
-        }
-        return try outcome.get()
     }
 
     /// Validates a parsed JSON value as one JSON-RPC message.

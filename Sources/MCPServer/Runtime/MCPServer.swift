@@ -70,6 +70,7 @@ public final class MCPServer: Service, Sendable {
     let registry = Registry()
     let supervisor = Supervisor()
     let relay: Relay
+    let leases: Leases
     let sessions: Sessions
     let streams: SessionStreams
     let sealer: RequestStateSealer
@@ -104,10 +105,15 @@ public final class MCPServer: Service, Sendable {
         self.logger = logger
         self.sealer = RequestStateSealer(keyRing: backends.keyRing, lifetime: configuration.requestStateLifetime)
         self.relay = Relay(
-            replicaID: configuration.replicaID, backends: backends, answerClaimTTL: configuration.clientRequestTimeout * 2, logger: logger
+            replicaID: configuration.replicaID, backends: backends, answerClaimTTL: configuration.clientRequestTimeout * 2, logger: logger,
+            leases: Leases(store: backends.sessionStore, replicaID: configuration.replicaID, period: configuration.replicaLease, logger: logger)
         )
+        self.leases = Leases(store: backends.sessionStore, replicaID: configuration.replicaID, period: configuration.replicaLease, logger: logger)
         self.sessions = Sessions(store: backends.sessionStore, ids: SessionIDAuthority(keyRing: backends.keyRing), ttl: configuration.sessionTTL)
-        self.streams = SessionStreams(backends: backends, sessions: sessions, supervisor: supervisor, logger: logger, lockTTL: .seconds(60))
+        self.streams = SessionStreams(
+            backends: backends, sessions: sessions, supervisor: supervisor, leases: leases, logger: logger, lockTTL: .seconds(60),
+            retention: configuration.eventRetention
+        )
         self.handlerRuntime = HandlerRuntime(backends: backends, sessions: sessions, supervisor: supervisor, replicaID: configuration.replicaID)
         var info: [String: JSONValue] = ["name": .string(configuration.name), "version": .string(configuration.version)]
         if let title = configuration.title { info["title"] = .string(title) }
@@ -181,48 +187,83 @@ public final class MCPServer: Service, Sendable {
 
     // MARK: Lifecycle
 
-    /// Runs the work this replica owns until graceful shutdown, then drains: open listen streams end with a final
-    /// result, new session work is refused, and in-flight session handlers get
-    /// ``MCPServerConfiguration/drainTimeout`` to finish before they are cancelled.
+    /// Runs the work this replica owns until graceful shutdown (SIGTERM, in a `ServiceGroup`), then shuts down in
+    /// order:
+    /// 1. readiness fails at once (``isShuttingDown``), and for ``MCPServerConfiguration/drainDelay`` the replica
+    ///    keeps serving while transports close each connection after its response;
+    /// 2. the drain begins: listen streams end with their final result, session streams close so that clients resume
+    ///    on another replica, and new session work runs inside its own request;
+    /// 3. in-flight session handlers get ``MCPServerConfiguration/drainTimeout``; past it they are cancelled, and
+    ///    each one's final answer is `-32010` with reason `drain_deadline`;
+    /// 4. the replica's lease is released and `run()` returns; the HTTP server, shut down after it, stops accepting.
+    ///
+    /// All along, the replica holds its lease in the store and serves the relays that carry answers to its
+    /// handlers. A drain begun by ``beginDraining()`` alone leaves the service running until graceful shutdown.
     public func run() async throws {
         let logger = self.logger
+        let leases = self.leases
         supervisor.setRunning(true)
         defer { supervisor.setRunning(false) }
         do {
-            try await withThrowingDiscardingTaskGroup { group in
-                group.addTask {
-                    await cancelWhenGracefulShutdown {
-                        for await kind in self.announcements.stream {
-                            do { try await self.notifyListChanged(kind) } catch {
-                                logger.debug("list_changed publish failed", metadata: ["mcp.error": "\(error)"])
-                            }
-                        }
-                    }
-                }
-                group.addTask {
-                    await cancelWhenGracefulShutdown {
-                        do { try await self.relay.serve() } catch {
-                            logger.error("relay subscription ended", metadata: ["mcp.error": "\(error)"])
-                        }
-                    }
-                }
-                // Serving until graceful shutdown (or cancellation); then new session work is refused.
-                await self.supervisor.waitForDrain()
-                self.supervisor.beginDraining()
-                // Draining: give in-flight work a deadline.
-                if await self.supervisor.drainJobs(until: .now + self.configuration.drainTimeout) {
-                    logger.debug("drain deadline reached; in-flight handlers were cancelled")
-                }
-                // The announcement and relay loops end with graceful shutdown (or cancellation), not with the drain: a
-                // drain begun by `beginDraining()` leaves the service running.
-            }
+            try await leases.renew()
         } catch {
-            supervisor.cancelJobs()
-            await supervisor.awaitJobs()
-            throw error
+            logger.warning("could not take the replica lease; retrying on the heartbeat", metadata: ["mcp.error": "\(error)"])
         }
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await leases.hold() }
+            group.addTask {
+                await cancelWhenGracefulShutdown {
+                    for await kind in self.announcements.stream {
+                        do { try await self.notifyListChanged(kind) } catch {
+                            logger.debug("list_changed publish failed", metadata: ["mcp.error": "\(error)"])
+                        }
+                    }
+                }
+            }
+            // The relays carry answers to handlers that run here: they serve until the drain is over.
+            group.addTask { await self.relay.serveUntilCancelled() }
+            let shutdown = await self.waitForShutdown()
+            if shutdown {
+                self.supervisor.beginShutdown()
+                if self.configuration.drainDelay > .zero {
+                    logger.debug("shutting down: draining after the drain delay", metadata: ["mcp.drain.delay": "\(self.configuration.drainDelay)"])
+                    try? await Task.sleep(for: self.configuration.drainDelay)
+                }
+            }
+            self.supervisor.beginDraining()
+            if await self.supervisor.drainJobs(until: .now + self.configuration.drainTimeout) {
+                logger.info("drain deadline reached; in-flight handlers were cancelled")
+                await self.supervisor.awaitJobs()
+            }
+            // A drain begun by `beginDraining()` leaves the service running until graceful shutdown or cancellation.
+            if !shutdown { try? await gracefulShutdown() }
+            await leases.release()
+            group.cancelAll()
+        }
+        supervisor.cancelJobs()
         await supervisor.awaitJobs()
-        supervisor.beginDraining()
+    }
+
+    /// Waits for graceful shutdown (`true`), or for a drain begun otherwise, or for cancellation (`false`).
+    private func waitForShutdown() async -> Bool {
+        let (requests, request) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        return await withGracefulShutdownHandler {
+            await withTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    for await _ in requests { return true }
+                    return false
+                }
+                group.addTask {
+                    await self.supervisor.waitForDrainSignal()
+                    return false
+                }
+                let shutdown = await group.next() ?? false
+                group.cancelAll()
+                return shutdown && !Task.isCancelled
+            }
+        } onGracefulShutdown: {
+            request.yield()
+        }
     }
 
     /// Ends every open `subscriptions/listen` stream with a final result, and refuses new streams and new session
@@ -234,9 +275,13 @@ public final class MCPServer: Service, Sendable {
     /// Whether the server is draining.
     public var isDraining: Bool { supervisor.isDraining }
 
-    /// Whether this replica can serve: not draining, and its shared store answers.
+    /// Whether shutdown has begun (the drain delay or the drain): transports close each connection after its
+    /// response, so that clients and balancers move to other replicas at a response boundary.
+    public var isShuttingDown: Bool { supervisor.isShuttingDown }
+
+    /// Whether this replica can serve: not shutting down, and its shared store answers.
     package func readiness() async -> Readiness {
-        if isDraining { return .draining }
+        if isShuttingDown { return .draining }
         do {
             _ = try await backends.sessionStore.get(ClusterWire.Key.readinessProbe)
             return .ready

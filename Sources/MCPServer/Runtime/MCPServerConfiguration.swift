@@ -29,8 +29,17 @@ public struct MCPServerConfiguration: Sendable {
     public var eventRetention: Duration
     /// How long a handler waits for the client's answer to a server-to-client request. Default 60 seconds.
     public var clientRequestTimeout: Duration
-    /// On shutdown, how long in-flight legacy handlers may run before they are cancelled. Default 10 seconds.
+    /// On shutdown, how long in-flight session handlers may run once the drain begins before they are cancelled
+    /// (their final answer is then `-32010` with reason `drain_deadline`). Default 30 seconds.
     public var drainTimeout: Duration
+    /// On shutdown, how long the replica keeps serving before the drain begins, answering `/readyz` with `503` and
+    /// every response with `Connection: close`: the load balancer's propagation time (a Kubernetes endpoint
+    /// update, an nginx reload). Default zero.
+    public var drainDelay: Duration
+    /// This replica's lease in the shared store: renewed every third of it while the replica runs, so another
+    /// replica finds a dead one's streams within about this long and ends them with `-32010` (reason
+    /// `replica_lost`). Default 5 seconds.
+    public var replicaLease: Duration
 
     /// Creates a configuration.
     public init(
@@ -46,7 +55,9 @@ public struct MCPServerConfiguration: Sendable {
         sessionTTL: Duration = .seconds(1800),
         eventRetention: Duration = .seconds(300),
         clientRequestTimeout: Duration = .seconds(60),
-        drainTimeout: Duration = .seconds(10)
+        drainTimeout: Duration = .seconds(30),
+        drainDelay: Duration = .zero,
+        replicaLease: Duration = .seconds(5)
     ) {
         precondition(pageSize > 0, "pageSize must be positive")
         precondition(listCacheTTL >= .zero, "listCacheTTL must not be negative")
@@ -61,11 +72,15 @@ public struct MCPServerConfiguration: Sendable {
         self.requestStateLifetime = requestStateLifetime
         precondition(!replicaID.isEmpty && replicaID.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }, "replicaID must be letters, digits, - or _")
         precondition(sessionTTL > .zero && eventRetention > .zero && clientRequestTimeout > .zero && drainTimeout >= .zero)
+        precondition(drainDelay >= .zero, "drainDelay must not be negative")
+        precondition(replicaLease >= .milliseconds(300), "replicaLease must be at least 300 ms")
         self.replicaID = replicaID
         self.sessionTTL = sessionTTL
         self.eventRetention = eventRetention
         self.clientRequestTimeout = clientRequestTimeout
         self.drainTimeout = drainTimeout
+        self.drainDelay = drainDelay
+        self.replicaLease = replicaLease
     }
 
     /// A random 8-character replica id.

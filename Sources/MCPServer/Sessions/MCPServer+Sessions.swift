@@ -174,14 +174,12 @@ extension MCPServer {
         return responses
     }
 
-    /// A cancelled request gets no response, unless the server cancelled it while draining: then the stream (which
-    /// the client resumes on another replica) ends with an error that says so, so nothing waits forever.
+    /// A cancelled request gets no response, unless the server cancelled it at the drain deadline: then the stream
+    /// (which the client resumes on another replica) ends with `-32010` (reason `drain_deadline`), so nothing waits
+    /// forever.
     func drainedResponse(_ request: IncomingRequest) -> JSONValue? {
         guard isDraining else { return nil }
-        return JSONRPCMessage.errorResponse(
-            id: request.id,
-            error: .internalError("the request was cancelled because the server shut down before it finished; retry it")
-        ).json
+        return JSONRPCMessage.errorResponse(id: request.id, error: .replicaStopped(.drainDeadline, replica: configuration.replicaID)).json
     }
 
     func dispatchSession(_ request: IncomingRequest, sessionID: String, session: SessionState, sink: any MessageSink) async throws -> JSONValue {

@@ -28,7 +28,12 @@ final class RequestStreamChannel: MessageSink {
     }
 
     let log: any EventLog
+    let store: any SessionStore
     let sessionID: String
+    /// The request the channel carries, and the replica that runs it: recorded with the stream so that another
+    /// replica can end it with `-32010` if this one dies.
+    let requestID: JSONRPCRequestID
+    let replicaID: String
     let ttl: Duration
     let retention: Duration
     let logger: Logger
@@ -36,9 +41,21 @@ final class RequestStreamChannel: MessageSink {
     private let signal = AsyncStream<Signal>.makeStream(bufferingPolicy: .bufferingNewest(1))
     private let decided = Mutex<Signal?>(nil)
 
-    init(log: any EventLog, sessionID: String, ttl: Duration, retention: Duration, logger: Logger) {
+    init(
+        log: any EventLog,
+        store: any SessionStore,
+        sessionID: String,
+        requestID: JSONRPCRequestID,
+        replicaID: String,
+        ttl: Duration,
+        retention: Duration,
+        logger: Logger
+    ) {
         self.log = log
+        self.store = store
         self.sessionID = sessionID
+        self.requestID = requestID
+        self.replicaID = replicaID
         self.ttl = ttl
         self.retention = retention
         self.logger = logger
@@ -68,10 +85,15 @@ final class RequestStreamChannel: MessageSink {
         if let key { await open(key) }
     }
 
-    /// Creates the stream in the log (with an empty event, which is never sent), then signals streaming: a tail of a
-    /// stream that does not exist yet would end at once.
+    /// Records who runs the request, creates the stream in the log (with an empty event, which is never sent), then
+    /// signals streaming: a tail of a stream that does not exist yet would end at once.
     private func open(_ key: String) async {
         do {
+            _ = try await store.set(
+                ClusterWire.Key.requestStreamOwner(session: sessionID, stream: key),
+                value: ClusterWire.Payload.streamOwner(replica: replicaID, requestID: requestID),
+                ttl: ttl
+            )
             _ = try await log.append(stream: ClusterWire.Stream.events(session: sessionID, stream: key), data: [], ttl: ttl)
         } catch {
             logger.error("could not open an event stream", metadata: ["mcp.error": "\(error)"])
@@ -97,7 +119,8 @@ final class RequestStreamChannel: MessageSink {
         _ = try await log.append(stream: ClusterWire.Stream.events(session: sessionID, stream: key), data: JSONWriter.encode(message), ttl: ttl)
     }
 
-    /// Delivers the final response (or `nil` when cancelled) and ends the stream.
+    /// Delivers the final response (or `nil` when cancelled) and ends the stream. A streaming response goes in only
+    /// if it wins the stream's final claim: a replica that found this one dead may have ended the stream already.
     func finish(_ final: JSONValue?) async {
         let key = state.withLock { s -> String? in
             switch s {
@@ -116,6 +139,14 @@ final class RequestStreamChannel: MessageSink {
         }
         let stream = ClusterWire.Stream.events(session: sessionID, stream: key)
         do {
+            let claim = ClusterWire.Key.finalClaim(session: sessionID, stream: key)
+            guard try await store.create(claim, value: .string(replicaID), ttl: retention + ttl) != nil else {
+                logger.warning(
+                    "the request's stream was already ended by another replica; its final response is dropped",
+                    metadata: ["mcp.session": "\(sessionID)", "mcp.request.id": "\(requestID)"]
+                )
+                return
+            }
             if let final { _ = try await log.append(stream: stream, data: JSONWriter.encode(final), ttl: ttl) }
             try await log.close(stream: stream, ttl: retention)
         } catch {

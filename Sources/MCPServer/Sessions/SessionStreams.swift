@@ -16,9 +16,12 @@ package struct SessionStreams: Sendable {
     let backends: Backends
     let sessions: Sessions
     let supervisor: Supervisor
+    let leases: Leases
     let logger: Logger
     /// How long a GET-stream lock lives without renewal; renewed at a third of this while its stream is open.
     let lockTTL: Duration
+    /// How long a request stream's events stay resumable after its final response.
+    let retention: Duration
 
     // MARK: Opening
 
@@ -40,18 +43,72 @@ package struct SessionStreams: Sendable {
     }
 
     /// A request's stream: replays and then follows its log until the log closes after the final response.
+    ///
+    /// While it follows, it watches the replica that runs the request: if that replica's lease is gone and the
+    /// stream has no final response, it writes the final `-32010` error itself (exactly once, whichever replica gets
+    /// there first), so a client never waits on the stream of a dead replica.
     func requestStream(session: String, stream key: String, after: UInt64, priming: Bool, pacing: StreamPacing) -> EventStream {
         let log = backends.eventLog
         let name = ClusterWire.Stream.events(session: session, stream: key)
+        let streams = self
         return followed(session: session, stream: key, pacing: pacing) { events in
             if priming { events.yield(.priming(id: StreamKey.eventID(stream: key, position: 0), retry: pacing.retry)) }
-            try await log.tail(stream: name, after: after) { tail in
-                // Empty events only create a stream in the log; they are never sent.
-                for try await event in tail where !event.data.isEmpty {
-                    events.yield(.logged(id: StreamKey.eventID(stream: key, position: event.position), data: event.data))
-                }
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await streams.watchOwner(session: session, stream: key) }
+                // The tail ends the stream, when the log closes after the final response.
+                do {
+                    try await log.tail(stream: name, after: after) { tail in
+                        // Empty events only create a stream in the log; they are never sent.
+                        for try await event in tail where !event.data.isEmpty {
+                            events.yield(.logged(id: StreamKey.eventID(stream: key, position: event.position), data: event.data))
+                        }
+                    }
+                } catch where !(error is CancellationError) {
+                    streams.logger.debug("request stream tail ended", metadata: ["mcp.error": "\(error)"])
+                } catch {}
+                group.cancelAll()
             }
         }
+    }
+
+    /// Checks, every tenth of a lease period, that the replica running the request behind a stream is alive; when
+    /// it is not, ends the stream for it (``endIfOwnerLost(session:stream:)``); then stops checking.
+    func watchOwner(session: String, stream key: String) async {
+        let every = max(leases.period / 10, .milliseconds(50))
+        while !Task.isCancelled {
+            do {
+                if try await endIfOwnerLost(session: session, stream: key) { return }
+            } catch {
+                logger.debug("could not check the owner of a request stream", metadata: ["mcp.error": "\(error)"])
+            }
+            try? await Task.sleep(for: every)
+        }
+    }
+
+    /// Ends a request stream whose owner replica has lost its lease before the final response: appends the final
+    /// `-32010` error (reason `replica_lost`) and closes the log, if this replica wins the stream's final claim.
+    /// - Returns: whether the stream has no live owner any more (it was ended, here or elsewhere).
+    func endIfOwnerLost(session: String, stream key: String) async throws -> Bool {
+        let store = backends.sessionStore
+        guard let record = try await store.get(ClusterWire.Key.requestStreamOwner(session: session, stream: key)),
+            let (owner, requestID) = ClusterWire.Payload.streamOwner(record.value)
+        else { return false }
+        if owner == leases.replicaID, !supervisor.isStopped { return false }
+        guard try await !leases.isAlive(owner) else { return false }
+        let claim = ClusterWire.Key.finalClaim(session: session, stream: key)
+        guard try await store.create(claim, value: .string(leases.replicaID), ttl: retention + sessions.ttl) != nil else {
+            // The owner finished in time, or another replica ended the stream first.
+            return true
+        }
+        let name = ClusterWire.Stream.events(session: session, stream: key)
+        let error = JSONRPCMessage.errorResponse(id: requestID, error: .replicaStopped(.replicaLost, replica: owner)).json
+        _ = try await backends.eventLog.append(stream: name, data: JSONWriter.encode(error), ttl: sessions.ttl)
+        try await backends.eventLog.close(stream: name, ttl: retention)
+        logger.info(
+            "ended the stream of a request whose replica stopped",
+            metadata: ["mcp.session": "\(session)", "mcp.request.id": "\(requestID)", "mcp.peer": "\(owner)"]
+        )
+        return true
     }
 
     /// The standalone GET stream: at most one per session. A client resuming the same stream takes it over from a
@@ -60,14 +117,23 @@ package struct SessionStreams: Sendable {
         let store = backends.sessionStore
         let bus = backends.messageBus
         let lock = ClusterWire.Key.getStreamLock(session)
-        let owner = ClusterWire.Payload.getStreamOwner(stream: key, connection: StreamKey.newGetStream())
+        let owner = ClusterWire.Payload.getStreamOwner(stream: key, connection: StreamKey.newGetStream(), replica: leases.replicaID)
         if try await store.create(lock, value: owner, ttl: lockTTL) == nil {
-            guard isResume, let holder = try await store.get(lock), ClusterWire.Payload.getStreamOwner(holder.value, isFor: key),
-                try await store.compareAndSet(lock, value: owner, expectedVersion: holder.version, ttl: lockTTL) != nil
+            // At most one GET stream per session. A client resuming the same stream takes it over from a connection
+            // that has not noticed it is gone yet, and any client takes over the lock of a dead replica.
+            guard let holder = try await store.get(lock) else {
+                return try await standalone(session: session, stream: key, after: after, isResume: isResume, pacing: pacing)
+            }
+            let resumesIt = isResume && ClusterWire.Payload.getStreamOwner(holder.value, isFor: key)
+            var holderDead = false
+            if !resumesIt, let replica = ClusterWire.Payload.getStreamOwnerReplica(holder.value) {
+                holderDead = try await !leases.isAlive(replica)
+            }
+            guard resumesIt || holderDead, try await store.compareAndSet(lock, value: owner, expectedVersion: holder.version, ttl: lockTTL) != nil
             else {
                 return .refusal(Refusal(status: 409, error: .invalidRequest("this session already has an open GET stream")))
             }
-            try await bus.publish(ClusterWire.Payload.takeover(stream: key), to: ClusterWire.Channel.session(session))
+            if resumesIt { try await bus.publish(ClusterWire.Payload.takeover(stream: key), to: ClusterWire.Channel.session(session)) }
         }
         let log = backends.eventLog
         let name = ClusterWire.Stream.events(session: session, stream: key)

@@ -66,8 +66,9 @@ extension MCPServer {
                 continuation.yield(.message(notification))
             }
         }
-        let onEnd: @Sendable () -> Void = { continuation.finish() }
-        let onDrain: @Sendable () -> Void = {
+        // The drain, or a bus that ends the subscription (it shut down, or its connection dropped and messages may
+        // be lost): the stream ends with its final result, so that the client listens again and re-syncs.
+        let onEnd: @Sendable () -> Void = {
             continuation.yield(.message(self.listenFinalResponse(subscription)))
             continuation.finish()
         }
@@ -75,7 +76,7 @@ extension MCPServer {
             // This closure's frame lives as long as the stream: it keeps only what it needs.
             supervisor.statistics.withLock { $0.openListenStreams += 1 }
             defer { supervisor.statistics.withLock { $0.openListenStreams -= 1 } }
-            let drainHandler = supervisor.onDrain(onDrain)
+            let drainHandler = supervisor.onDrain(onEnd)
             defer { supervisor.removeDrainHandler(drainHandler) }
             do {
                 try await withGracefulShutdownHandler {
@@ -86,7 +87,7 @@ extension MCPServer {
             } catch where !(error is CancellationError) && head.replace(with: self.listenRefusal(error, id: id)) {
                 // The bus could not subscribe (Redis down, say) before anything was written: the request's one
                 // response is an error event in place of the acknowledgement.
-                onEnd()
+                continuation.finish()
                 try await write()
             }
         }

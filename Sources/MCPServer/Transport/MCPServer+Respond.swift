@@ -251,7 +251,8 @@ extension MCPServer {
     /// without suspending is answered with no timer and no task switch.
     func sessionStreamingReply(_ call: IncomingRequest, sessionID: String, session: SessionState, pacing: StreamPacing) async throws -> TransportReply {
         let channel = RequestStreamChannel(
-            log: backends.eventLog, sessionID: sessionID, ttl: configuration.sessionTTL, retention: configuration.eventRetention, logger: logger
+            log: backends.eventLog, store: backends.sessionStore, sessionID: sessionID, requestID: call.id,
+            replicaID: configuration.replicaID, ttl: configuration.sessionTTL, retention: configuration.eventRetention, logger: logger
         )
         let job: @Sendable () async -> Void = {
             let response = await self.handleSessionRequest(call, sessionID: sessionID, session: session, sink: channel)

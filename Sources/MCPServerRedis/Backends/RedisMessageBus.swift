@@ -8,8 +8,9 @@ public import MCPServer
 /// The message bus on Redis pub/sub: `PUBLISH` on a pooled connection; subscriptions share the client's
 /// subscription connection, which reconnects and subscribes again after a drop.
 ///
-/// Delivery is at most once, to subscribers present at publish time, as ``MessageBus`` promises; messages
-/// published while the subscription connection is reconnecting are lost.
+/// Delivery is at most once, to subscribers present at publish time, as ``MessageBus`` promises. Messages published
+/// while the subscription connection is reconnecting are lost, so a dropped connection ends every subscription of the
+/// callback form (`onEnd`), and with it the stream form's sequence: subscribers re-sync and subscribe again.
 public struct RedisMessageBus: MessageBus {
     let client: RedisClient
     let bufferSize: Int
@@ -46,6 +47,8 @@ public struct RedisMessageBus: MessageBus {
             to: channels,
             deliver: { deliver(BusMessage(channel: $0.channel, payload: Array($0.payload.readableBytesView))) },
             finish: onEnd,
+            // A dropped connection loses messages: the bus ends the subscription so that the subscriber re-syncs.
+            interrupted: onEnd,
             body
         )
     }

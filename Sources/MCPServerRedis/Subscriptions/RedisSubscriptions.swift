@@ -18,6 +18,8 @@ final class RedisSubscriptions: Sendable {
         var channels: Set<String>
         var deliver: @Sendable (RedisPubSubMessage) -> Void
         var finish: @Sendable () -> Void
+        /// Told when the connection drops (messages published until it is back are lost), if the subscriber cares.
+        var interrupted: (@Sendable () -> Void)?
     }
 
     private struct Waiter {
@@ -56,10 +58,13 @@ final class RedisSubscriptions: Sendable {
     }
 
     /// Registers `deliver` for `channels`, waits until the server confirms them, and runs `body`; unregisters after.
+    /// When the connection drops, the subscription carries on after the reconnection, and `interrupted` (if given)
+    /// is told that messages may have been lost in between.
     func withSubscription<Result>(
         to channels: [String],
         deliver: @escaping @Sendable (RedisPubSubMessage) -> Void,
         finish: @escaping @Sendable () -> Void,
+        interrupted: (@Sendable () -> Void)? = nil,
         _ body: () async throws -> Result
     ) async throws -> Result {
         let wanted = Set(channels)
@@ -67,7 +72,7 @@ final class RedisSubscriptions: Sendable {
             guard !s.isShutdown else { throw RedisClientError(.poolShutdown, message: "the Redis client is shutting down") }
             let id = s.nextID
             s.nextID += 1
-            s.subscribers[id] = Subscriber(channels: wanted, deliver: deliver, finish: finish)
+            s.subscribers[id] = Subscriber(channels: wanted, deliver: deliver, finish: finish, interrupted: interrupted)
             for channel in wanted { s.channelSubscribers[channel, default: []].insert(id) }
             return id
         }
@@ -160,7 +165,13 @@ final class RedisSubscriptions: Sendable {
                 guard await iterator.next() != nil else { break }
             }
             await connection.close()
-            state.withLock { $0.confirmed = [] }
+            // Messages published while the connection is down are lost: tell the subscribers that care, so that
+            // they re-sync (the message bus ends their subscriptions) rather than carry on with a gap.
+            let interrupted = state.withLock { s -> [@Sendable () -> Void] in
+                s.confirmed = []
+                return s.subscribers.values.compactMap(\.interrupted)
+            }
+            for tell in interrupted { tell() }
             if !Task.isCancelled {
                 logger.debug("Redis subscription connection lost; reconnecting")
                 try? await Task.sleep(for: jittered(backoff))
