@@ -7,7 +7,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import MCPDemo
-import MCPServer
+@testable import MCPServer
 import MCPServerHTTP
 import MCPServerTesting
 import NIOCore
@@ -364,6 +364,50 @@ final class UnreachableStore: SessionStore {
 
 @Suite("Readiness")
 struct ReadinessTests {
+    @Test func shuttingDownIsNotReadyAndClosesConnectionsWhileStillServing() async throws {
+        let server = demoServer()
+        try await server.withTestClient { client in
+            let before = try await client.request("tools/call", params: ["name": "echo", "arguments": ["text": "x"]])
+            #expect(before.headers[.connection] == nil)
+            server.supervisor.beginShutdown()
+            // The drain delay: requests are still served, each closing its connection; readiness fails.
+            let during = try await client.request("tools/call", params: ["name": "echo", "arguments": ["text": "y"]])
+            #expect(during.status == .ok)
+            #expect(during.result?["content"] == [["type": "text", "text": "y"]])
+            #expect(during.headers[.connection] == "close")
+            let ready = try await client.client.executeRequest(uri: "/readyz", method: .get, headers: [:], body: nil)
+            #expect(ready.status == .serviceUnavailable)
+            let health = try await client.client.executeRequest(uri: "/healthz", method: .get, headers: [:], body: nil)
+            #expect(health.status == .ok)
+        }
+    }
+
+    @Test func aSessionRequestWhenTheStoreIsDownIs503WithRetryAfterNever404() async throws {
+        var backends = Backends.inMemory()
+        backends.sessionStore = UnreachableStore()
+        let server = MCPServer(configuration: MCPServerConfiguration(name: "t", version: "1"), backends: backends)
+        DemoServer.register(on: server)
+        let keyRing = backends.keyRing
+        try await server.withTestClient { client in
+            var headers = client.headers(method: "tools/list", params: [:])
+            headers[.mcpProtocolVersion] = "2025-11-25"
+            headers[HTTPField.Name("Mcp-Session-Id")!] = "s1.k.AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA"
+            let body = JSONWriter.encode(["jsonrpc": "2.0", "id": 3, "method": "tools/list"])
+            // A forged id is refused before any store access: 404 is right for it.
+            #expect(try await client.raw(body: body, headers: headers).status == .notFound)
+            // A real session id, with the store down: 503 and Retry-After, not 404.
+            let sessionID = try await SessionIDAuthority(keyRing: keyRing).mint()
+            headers[HTTPField.Name("Mcp-Session-Id")!] = sessionID
+            let down = try await client.raw(body: body, headers: headers)
+            #expect(down.status == .serviceUnavailable)
+            #expect(down.headers[.retryAfter] != nil)
+            #expect(down.error?["code"] == -32603)
+            // Stateless requests need no store and keep working.
+            let echo = try await client.request("tools/call", params: ["name": "echo", "arguments": ["text": "ok"]])
+            #expect(echo.status == .ok)
+        }
+    }
+
     @Test func notReadyWhenTheBackendIsDown() async throws {
         var backends = Backends.inMemory()
         backends.sessionStore = UnreachableStore()

@@ -35,6 +35,9 @@ public final class MemorySessionStore: SessionStore {
     /// The number of live entries (expired ones not yet tidied may count).
     public var count: Int { state.withLock { $0.entries.count } }
 
+    /// The keys of the entries (expired ones not yet tidied may be listed); for tests and diagnostics.
+    package var keys: [String] { state.withLock { Array($0.entries.keys) } }
+
     public func get(_ key: String) async throws -> VersionedValue? {
         let now = clock.millis()
         return state.withLock { s in
