@@ -100,34 +100,42 @@ struct SessionStreamsTests {
     @Test(arguments: StoreKind.available)
     func notificationsAreLoggedAndAResumeReplaysOnlyWhatWasMissed(_ kind: StoreKind) async throws {
         try await kind.withBackends { backends in
+            // Resource updates of URIs only this test uses: list changes are global, and other tests (on the same
+            // Redis) raise them, so only the updates are counted.
             let (a, b) = try await Self.replicas(backends)
-            try await CrossReplicaRelays.running([a, b]) {
-                let session = try await Self.newSession(a)
-                let first = try Self.stream(try await Self.open(a, session: session))
-                let reader = try await StreamReader.reading(first) { reader in
-                    try await reader.waitFor("priming") { !$0.isEmpty }
-                    // Raised on the other replica; every replica's session streams hear the bus.
-                    try await b.notifyListChanged(.tools)
-                    try await b.notifyListChanged(.prompts)
-                    try await reader.waitFor("two notifications") { $0.logged.count == 2 }
-                    first.clientGone()
-                }
-                let logged = reader.events.logged
-                #expect(logged.map(\.method) == ["notifications/tools/list_changed", "notifications/prompts/list_changed"])
-                // Resumed on the other replica after the first notification: the second is replayed, the first is not.
-                let resumed = try Self.stream(try await Self.open(b, session: session, lastEventID: logged[0].id))
-                let second = try await StreamReader.reading(resumed) { second in
-                    try await second.waitFor("the replay") { $0.logged.count == 1 }
-                    #expect(second.events.logged.map(\.id) == [logged[1].id])
-                    // Then it follows live, with positions after the replayed ones.
-                    try await a.notifyListChanged(.resources)
-                    try await second.waitFor("a live notification") { $0.logged.count == 2 }
-                    resumed.clientGone()
-                }
-                let ids = second.events.logged.map(\.id)
-                #expect(ids[1].hasPrefix(String(logged[0].id.prefix(13))))
-                #expect(StreamKey.parse(eventID: ids[1])!.position > StreamKey.parse(eventID: ids[0])!.position)
+            let session = try await Self.newSession(a)
+            let uris = (1...4).map { "demo://\(session.suffix(8))/\($0)" }
+            try await a.sessions.update(session) { $0.subscriptions = uris }
+            let first = try Self.stream(try await Self.open(a, session: session))
+            let reader = try await StreamReader.reading(first) { reader in
+                try await reader.waitFor("priming") { !$0.isEmpty }
+                // Raised on the other replica: every replica's session streams follow the one notification log.
+                try await b.notifyResourceUpdated(uri: uris[0])
+                try await b.notifyResourceUpdated(uri: "demo://not-subscribed")
+                try await b.notifyResourceUpdated(uri: uris[1])
+                try await reader.waitFor("two notifications") { $0.updates.count == 2 }
+                first.clientGone()
             }
+            let logged = reader.events.updates
+            #expect(logged.map { $0.message["params"]?["uri"] } == [.string(uris[0]), .string(uris[1])])
+            // Raised while no stream of the session is connected: logged all the same.
+            try await a.notifyResourceUpdated(uri: uris[2])
+            // Resumed on the other replica after the first notification: the second and the one raised while
+            // disconnected are replayed, the first is not.
+            let resumed = try Self.stream(try await Self.open(b, session: session, lastEventID: logged[0].id))
+            let second = try await StreamReader.reading(resumed) { second in
+                try await second.waitFor("the replay") { $0.updates.count == 2 }
+                #expect(second.events.updates.first?.id == logged[1].id)
+                #expect(second.events.updates.map { $0.message["params"]?["uri"] } == [.string(uris[1]), .string(uris[2])])
+                // Then it follows live, with positions after the replayed ones.
+                try await a.notifyResourceUpdated(uri: uris[3])
+                try await second.waitFor("a live notification") { $0.updates.count == 3 }
+                resumed.clientGone()
+            }
+            let ids = second.events.updates.map(\.id)
+            #expect(second.events.updates.last?.message["params"]?["uri"] == .string(uris[3]))
+            #expect(ids[2].hasPrefix(String(logged[0].id.prefix(13))))
+            #expect(StreamKey.parse(eventID: ids[2])!.position > StreamKey.parse(eventID: ids[1])!.position)
         }
     }
 
@@ -278,6 +286,11 @@ final class StreamReader: Sendable {
 }
 
 extension [OutboundEvent] {
+    /// The logged `notifications/resources/updated` messages.
+    var updates: [(id: String, message: JSONValue, method: String?)] {
+        logged.filter { $0.method == "notifications/resources/updated" }
+    }
+
     /// The logged messages, with their event ids.
     var logged: [(id: String, message: JSONValue, method: String?)] {
         compactMap { event in

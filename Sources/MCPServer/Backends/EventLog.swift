@@ -41,10 +41,28 @@ public protocol EventLog: Service {
     func exists(stream: String) async throws -> Bool
     /// Deletes a stream.
     func delete(stream: String) async throws
+    /// The position of the last event of a stream, `0` when it has none (or does not exist).
+    func lastPosition(stream: String) async throws -> UInt64
+    /// Drops a stream's oldest events so that about `count` remain (a backend may keep a few more); the positions of
+    /// the rest do not change, and reads after a dropped position start at the oldest kept.
+    func trim(stream: String, keepingLast count: Int) async throws
 }
 
 extension EventLog {
     public func run() async throws {
         try? await gracefulShutdown()
     }
+
+    /// Reads through the stream; backends should answer in one round trip instead.
+    public func lastPosition(stream: String) async throws -> UInt64 {
+        var position: UInt64 = 0
+        while true {
+            let page = try await read(stream: stream, after: position, limit: 1024)
+            guard let last = page.last else { return position }
+            position = last.position
+        }
+    }
+
+    /// Keeps everything: a backend that cannot trim grows until the stream expires.
+    public func trim(stream: String, keepingLast count: Int) async throws {}
 }

@@ -9,7 +9,10 @@ import Synchronization
 /// The embedded event log: streams kept in memory, expired streams removed by a tidy loop.
 public final class MemoryEventLog: EventLog {
     struct Stream {
+        /// The events kept, oldest first; `events[i]` is at position `dropped + i + 1`.
         var events: [LoggedEvent] = []
+        /// How many of the oldest events ``trim(stream:keepingLast:)`` dropped.
+        var dropped: UInt64 = 0
         var closed = false
         var expiresAt: Int64 = 0
         var tails: [Int: AsyncThrowingStream<LoggedEvent, any Error>.Continuation] = [:]
@@ -35,7 +38,7 @@ public final class MemoryEventLog: EventLog {
         let (event, tails) = state.withLock { s -> (LoggedEvent, [AsyncThrowingStream<LoggedEvent, any Error>.Continuation]) in
             var st = s.streams[stream] ?? Stream()
             if st.expiresAt != 0 && st.expiresAt <= now { st = Stream() }
-            let event = LoggedEvent(position: UInt64(st.events.count + 1), data: data)
+            let event = LoggedEvent(position: st.dropped + UInt64(st.events.count) + 1, data: data)
             st.events.append(event)
             st.expiresAt = now + ttl.wholeMilliseconds
             s.streams[stream] = st
@@ -49,7 +52,7 @@ public final class MemoryEventLog: EventLog {
         let now = clock.millis()
         return state.withLock { s in
             guard let st = s.streams[stream], st.expiresAt > now else { return [] }
-            let start = Int(min(position, UInt64(st.events.count)))
+            let start = st.index(after: position)
             return Array(st.events[start..<min(st.events.count, start + max(0, limit))])
         }
     }
@@ -68,8 +71,7 @@ public final class MemoryEventLog: EventLog {
                 continuation.finish()
                 return id
             }
-            let start = Int(min(position, UInt64(st.events.count)))
-            for e in st.events[start...] { continuation.yield(e) }
+            for e in st.events[st.index(after: position)...] { continuation.yield(e) }
             if st.closed {
                 continuation.finish()
             } else {
@@ -83,6 +85,24 @@ public final class MemoryEventLog: EventLog {
             continuation.finish()
         }
         return try await body(seq)
+    }
+
+    public func lastPosition(stream: String) async throws -> UInt64 {
+        let now = clock.millis()
+        return state.withLock { s in
+            guard let st = s.streams[stream], st.expiresAt > now else { return 0 }
+            return st.dropped + UInt64(st.events.count)
+        }
+    }
+
+    public func trim(stream: String, keepingLast count: Int) async throws {
+        state.withLock { s in
+            guard var st = s.streams[stream], st.events.count > max(0, count) else { return }
+            let drop = st.events.count - max(0, count)
+            st.events.removeFirst(drop)
+            st.dropped += UInt64(drop)
+            s.streams[stream] = st
+        }
     }
 
     public func close(stream: String, ttl: Duration) async throws {
@@ -134,5 +154,13 @@ public final class MemoryEventLog: EventLog {
                 self.tidy()
             }
         }
+    }
+}
+
+extension MemoryEventLog.Stream {
+    /// The index of the first kept event after `position`.
+    func index(after position: UInt64) -> Int {
+        guard position > dropped else { return 0 }
+        return Int(min(position - dropped, UInt64(events.count)))
     }
 }

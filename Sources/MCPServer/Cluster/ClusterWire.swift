@@ -45,6 +45,16 @@ package enum ClusterWire {
         /// The log of one SSE stream of a session (a request's stream, key prefix `r`, or the standalone GET
         /// stream, key prefix `g`).
         package static func events(session id: String, stream: String) -> String { "mcp:{\(id)}:events:\(stream)" }
+        /// Every notification for sessions' standalone streams (list changes, resource updates), logged before it is
+        /// published, whether or not a stream is connected: a standalone stream is a per-session view of it, and its
+        /// event positions are this log's. Entries are ``Payload/loggedNotification(channel:payload:)`` (an empty
+        /// entry only creates the log); trimmed to the newest ``notificationLogLength``. It lives for
+        /// ``notificationLogTTL`` after the last entry, long enough that positions never restart under a resume.
+        package static let notifications = "mcp:notifications"
+        /// How many notifications ``notifications`` keeps at most.
+        package static let notificationLogLength = 10_000
+        /// How long ``notifications`` lives after its last entry.
+        package static let notificationLogTTL = Duration.seconds(7 * 24 * 3600)
     }
 
     // MARK: Bus channels (MessageBus)
@@ -121,6 +131,19 @@ package enum ClusterWire {
         package static func streamOwner(_ value: JSONValue) -> (replica: String, requestID: JSONRPCRequestID)? {
             guard case .string(let replica)? = value["r"], let raw = value["id"], let id = JSONRPCRequestID(json: raw) else { return nil }
             return (replica, id)
+        }
+
+        /// An entry of ``Stream/notifications``: the bus message it was published as, `{"c": channel, "d": payload}`.
+        package static func loggedNotification(channel: String, payload: [UInt8]) -> [UInt8] {
+            JSONWriter.encode(["c": .string(channel), "d": .string(String(decoding: payload, as: UTF8.self))])
+        }
+
+        /// The bus message an entry of ``Stream/notifications`` was published as; `nil` for the empty entry that
+        /// creates the log.
+        package static func loggedNotification(_ data: [UInt8]) -> BusMessage? {
+            guard let value = try? JSONParser().parse(data), case .string(let channel)? = value["c"], case .string(let payload)? = value["d"]
+            else { return nil }
+            return BusMessage(channel: channel, payload: Array(payload.utf8))
         }
 
         /// On ``Channel/resourceUpdated``: `{"uri": …}`.

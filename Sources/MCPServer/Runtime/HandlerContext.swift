@@ -202,28 +202,28 @@ public struct HandlerContext: Sendable {
 
     /// Publishes `notifications/resources/updated` for `uri` to every subscriber, on every replica.
     public func notifyResourceUpdated(uri: String) async throws {
-        try await runtime.bus.publish(ClusterWire.Payload.resourceUpdated(uri: uri), to: ClusterWire.Channel.resourceUpdated)
+        try await runtime.notifier.resourceUpdated(uri: uri)
     }
 
     /// Publishes `notifications/<kind>/list_changed` on every replica.
     public func notifyListChanged(_ kind: ListKind) async throws {
-        try await runtime.bus.publish([], to: ClusterWire.Channel.listChanged(kind))
+        try await runtime.notifier.listChanged(kind)
     }
 }
 
-/// What a handler's context reaches of the runtime: the shared store and bus, the session state, the counters.
+/// What a handler's context reaches of the runtime: the shared store, notifications, the session state, the counters.
 struct HandlerRuntime: Sendable {
     let store: any SessionStore
-    let bus: any MessageBus
     let sessions: Sessions
     let supervisor: Supervisor
+    let notifier: Notifier
     let replicaID: String
 
-    init(backends: Backends, sessions: Sessions, supervisor: Supervisor, replicaID: String) {
+    init(backends: Backends, sessions: Sessions, supervisor: Supervisor, notifier: Notifier, replicaID: String) {
         self.store = backends.sessionStore
-        self.bus = backends.messageBus
         self.sessions = sessions
         self.supervisor = supervisor
+        self.notifier = notifier
         self.replicaID = replicaID
     }
 }

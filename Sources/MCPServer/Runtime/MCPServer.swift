@@ -70,6 +70,7 @@ public final class MCPServer: Service, Sendable {
     let registry = Registry()
     let supervisor = Supervisor()
     let relay: Relay
+    let notifier: Notifier
     let leases: Leases
     let sessions: Sessions
     let streams: SessionStreams
@@ -108,13 +109,16 @@ public final class MCPServer: Service, Sendable {
             replicaID: configuration.replicaID, backends: backends, answerClaimTTL: configuration.clientRequestTimeout * 2, logger: logger,
             leases: Leases(store: backends.sessionStore, replicaID: configuration.replicaID, period: configuration.replicaLease, logger: logger)
         )
+        self.notifier = Notifier(backends: backends, logger: logger)
         self.leases = Leases(store: backends.sessionStore, replicaID: configuration.replicaID, period: configuration.replicaLease, logger: logger)
         self.sessions = Sessions(store: backends.sessionStore, ids: SessionIDAuthority(keyRing: backends.keyRing), ttl: configuration.sessionTTL)
         self.streams = SessionStreams(
-            backends: backends, sessions: sessions, supervisor: supervisor, leases: leases, logger: logger, lockTTL: .seconds(60),
-            retention: configuration.eventRetention
+            backends: backends, sessions: sessions, supervisor: supervisor, leases: leases, notifier: notifier, logger: logger,
+            lockTTL: .seconds(60), retention: configuration.eventRetention
         )
-        self.handlerRuntime = HandlerRuntime(backends: backends, sessions: sessions, supervisor: supervisor, replicaID: configuration.replicaID)
+        self.handlerRuntime = HandlerRuntime(
+            backends: backends, sessions: sessions, supervisor: supervisor, notifier: notifier, replicaID: configuration.replicaID
+        )
         var info: [String: JSONValue] = ["name": .string(configuration.name), "version": .string(configuration.version)]
         if let title = configuration.title { info["title"] = .string(title) }
         self.serverInfo = .object(info)
@@ -172,12 +176,12 @@ public final class MCPServer: Service, Sendable {
 
     /// Publishes `notifications/resources/updated` for `uri` to every subscriber, on every replica.
     public func notifyResourceUpdated(uri: String) async throws {
-        try await backends.messageBus.publish(ClusterWire.Payload.resourceUpdated(uri: uri), to: ClusterWire.Channel.resourceUpdated)
+        try await notifier.resourceUpdated(uri: uri)
     }
 
     /// Publishes `notifications/<kind>/list_changed` on every replica.
     public func notifyListChanged(_ kind: ListKind) async throws {
-        try await backends.messageBus.publish([], to: ClusterWire.Channel.listChanged(kind))
+        try await notifier.listChanged(kind)
     }
 
     private func announceListChanged(_ kind: ListKind) {

@@ -6,8 +6,9 @@
 import Logging
 
 /// A session's SSE streams, served by any replica from the event log: a request's stream (replayed and followed
-/// until its final response), and the standalone GET stream (one per session, held by a lock in the store, fed by
-/// the bus, every notification logged before it is sent).
+/// until its final response), and the standalone GET stream (one per session, held by a lock in the store; a view of
+/// the shared notification log filtered for the session, so a resume replays what was raised while no stream was
+/// connected).
 ///
 /// Event ids name their stream and position (``StreamKey``), so `Last-Event-ID` resumes any stream on any replica
 /// with no look-up. A stream ends when its log closes, the session is deleted, another connection takes it over, the
@@ -17,6 +18,7 @@ package struct SessionStreams: Sendable {
     let sessions: Sessions
     let supervisor: Supervisor
     let leases: Leases
+    let notifier: Notifier
     let logger: Logger
     /// How long a GET-stream lock lives without renewal; renewed at a third of this while its stream is open.
     let lockTTL: Duration
@@ -136,10 +138,11 @@ package struct SessionStreams: Sendable {
             if resumesIt { try await bus.publish(ClusterWire.Payload.takeover(stream: key), to: ClusterWire.Channel.session(session)) }
         }
         let log = backends.eventLog
-        let name = ClusterWire.Stream.events(session: session, stream: key)
+        let notifications = ClusterWire.Stream.notifications
         let sessions = self.sessions
-        let ttl = sessions.ttl
         let lockTTL = self.lockTTL
+        // A new stream starts at the log's head: its priming id says where a resume picks up.
+        let start = isResume ? after : try await notifier.head()
         let stream = followed(
             session: session, stream: key, pacing: pacing,
             renew: { _ = try? await store.touch(lock, ttl: lockTTL) },
@@ -148,22 +151,15 @@ package struct SessionStreams: Sendable {
                 try? await store.delete(lock)
             }
         ) { events in
-            try await bus.subscribe(to: ClusterWire.Channel.sessionNotifications) { messages in
-                // Primed only once subscribed: nothing raised after the priming event can be missed.
-                events.yield(.priming(id: StreamKey.eventID(stream: key, position: after), retry: pacing.retry))
-                // Subscribed first, then replayed, so nothing falls between the two.
-                var position = after
-                while true {
-                    let missed = try await log.read(stream: name, after: position, limit: 256)
-                    guard let last = missed.last else { break }
-                    for event in missed { events.yield(.logged(id: StreamKey.eventID(stream: key, position: event.position), data: event.data)) }
-                    position = last.position
-                }
-                for await message in messages {
-                    guard let notification = try await Self.notification(for: message, session: session, sessions: sessions) else { continue }
-                    let data = JSONWriter.encode(notification)
-                    let at = try await log.append(stream: name, data: data, ttl: ttl)
-                    events.yield(.logged(id: StreamKey.eventID(stream: key, position: at), data: data))
+            events.yield(.priming(id: StreamKey.eventID(stream: key, position: start), retry: pacing.retry))
+            // A per-session view of the notification log: what was missed is replayed (what the log still keeps),
+            // then new entries follow, in the log's order on every replica.
+            try await log.tail(stream: notifications, after: start) { entries in
+                for try await entry in entries {
+                    guard let message = ClusterWire.Payload.loggedNotification(entry.data),
+                        let notification = try await Self.notification(for: message, session: session, sessions: sessions)
+                    else { continue }
+                    events.yield(.logged(id: StreamKey.eventID(stream: key, position: entry.position), data: JSONWriter.encode(notification)))
                 }
             }
         }

@@ -95,6 +95,18 @@ public struct RedisEventLog: EventLog {
         }
     }
 
+    public func lastPosition(stream: String) async throws -> UInt64 {
+        let reply = try await client.execute(RESPCommand("XREVRANGE", .string(stream), "+", "-", "COUNT", "1"))
+        guard let entry = reply.elements?.first, let id = entry.elements?.first?.string, let position = UInt64(id.split(separator: "-")[0])
+        else { return 0 }
+        return position
+    }
+
+    public func trim(stream: String, keepingLast count: Int) async throws {
+        // Approximate trimming (`~`) lets Redis drop whole radix-tree nodes: cheap, and a few more entries may stay.
+        _ = try await client.execute(RESPCommand("XTRIM", .string(stream), "MAXLEN", "~", .int(Int64(max(0, count)))))
+    }
+
     public func close(stream: String, ttl: Duration) async throws {
         try await client.run(
             Self.closeScript,
