@@ -138,19 +138,45 @@ final class RequestStreamChannel: MessageSink {
             return
         }
         let stream = ClusterWire.Stream.events(session: sessionID, stream: key)
-        do {
-            let claim = ClusterWire.Key.finalClaim(session: sessionID, stream: key)
-            guard try await store.create(claim, value: .string(replicaID), ttl: retention + ttl) != nil else {
+        // The final response is what the client waits for: while the store is unreachable, keep trying (with
+        // backoff, for up to half a minute) rather than leave the stream without an end.
+        var backoff = Duration.milliseconds(100)
+        let deadline = ContinuousClock.now + .seconds(30)
+        var appended = false
+        while true {
+            do {
+                try await writeFinal(final, to: stream, key: key, appended: &appended)
+                return
+            } catch {
+                guard ContinuousClock.now < deadline else {
+                    logger.error("could not record the final response", metadata: ["mcp.error": "\(error)"])
+                    return
+                }
+                logger.warning("could not record the final response yet; retrying", metadata: ["mcp.error": "\(error)"])
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(2))
+            }
+        }
+    }
+
+    /// Claims the stream's final response and, if this claim wins, appends it (unless an earlier try did) and closes
+    /// the stream.
+    private func writeFinal(_ final: JSONValue?, to stream: String, key: String, appended: inout Bool) async throws {
+        let claim = ClusterWire.Key.finalClaim(session: sessionID, stream: key)
+        if try await store.create(claim, value: .string(replicaID), ttl: retention + ttl) == nil {
+            // Ours from an earlier try that failed half-way, or another replica's, which found this one dead.
+            guard try await store.get(claim)?.value == .string(replicaID) else {
                 logger.warning(
                     "the request's stream was already ended by another replica; its final response is dropped",
                     metadata: ["mcp.session": "\(sessionID)", "mcp.request.id": "\(requestID)"]
                 )
                 return
             }
-            if let final { _ = try await log.append(stream: stream, data: JSONWriter.encode(final), ttl: ttl) }
-            try await log.close(stream: stream, ttl: retention)
-        } catch {
-            logger.error("could not record the final response", metadata: ["mcp.error": "\(error)"])
         }
+        if let final, !appended {
+            _ = try await log.append(stream: stream, data: JSONWriter.encode(final), ttl: ttl)
+            appended = true
+        }
+        try await log.close(stream: stream, ttl: retention)
     }
 }
