@@ -402,6 +402,15 @@ struct ReadinessTests {
             #expect(down.status == .serviceUnavailable)
             #expect(down.headers[.retryAfter] != nil)
             #expect(down.error?["code"] == -32603)
+            // So does initialize: the session cannot be stored.
+            var initHeaders = client.headers(method: "initialize", params: [:])
+            initHeaders[.mcpProtocolVersion] = nil
+            let initialize = JSONWriter.encode([
+                "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": ["protocolVersion": "2025-11-25", "capabilities": [:]],
+            ])
+            let refused = try await client.raw(body: initialize, headers: initHeaders)
+            #expect(refused.status == .serviceUnavailable)
+            #expect(refused.headers[.retryAfter] == "1")
             // Stateless requests need no store and keep working.
             let echo = try await client.request("tools/call", params: ["name": "echo", "arguments": ["text": "ok"]])
             #expect(echo.status == .ok)

@@ -20,6 +20,17 @@ extension MCPServer {
 
     /// Answers `initialize`: negotiates the version, stores a new session, and returns its id and the result.
     package func initializeSession(_ request: IncomingRequest) async -> (sessionID: String?, response: JSONValue) {
+        do {
+            return try await createSession(request)
+        } catch {
+            logger.error("session creation failed", metadata: ["mcp.error": "\(error)"])
+            return (nil, JSONRPCMessage.errorResponse(id: request.id, error: .internalError("could not create a session")).json)
+        }
+    }
+
+    /// ``initializeSession(_:)``, with the store's failure thrown rather than answered, so that a transport can
+    /// answer `503` for it.
+    func createSession(_ request: IncomingRequest) async throws -> (sessionID: String?, response: JSONValue) {
         let params = request.params
         guard case .string(let requested)? = params["protocolVersion"] else {
             return (nil, JSONRPCMessage.errorResponse(id: request.id, error: .invalidParams("initialize needs a protocolVersion")).json)
@@ -39,20 +50,15 @@ extension MCPServer {
             principal: request.principal.id,
             createdAt: WallClock.system.millis()
         )
-        do {
-            let id = try await sessions.create(session)
-            var result: [String: JSONValue] = [
-                "protocolVersion": .string(version),
-                "capabilities": registry.capabilities(),
-                "serverInfo": serverInfo,
-            ]
-            if let instructions = configuration.instructions { result["instructions"] = .string(instructions) }
-            logger.debug("session created", metadata: ["mcp.session": "\(id)", "mcp.version": "\(version)"])
-            return (id, ["jsonrpc": "2.0", "id": request.id.json, "result": .object(result)])
-        } catch {
-            logger.error("session creation failed", metadata: ["mcp.error": "\(error)"])
-            return (nil, JSONRPCMessage.errorResponse(id: request.id, error: .internalError("could not create a session")).json)
-        }
+        let id = try await sessions.create(session)
+        var result: [String: JSONValue] = [
+            "protocolVersion": .string(version),
+            "capabilities": registry.capabilities(),
+            "serverInfo": serverInfo,
+        ]
+        if let instructions = configuration.instructions { result["instructions"] = .string(instructions) }
+        logger.debug("session created", metadata: ["mcp.session": "\(id)", "mcp.version": "\(version)"])
+        return (id, ["jsonrpc": "2.0", "id": request.id.json, "result": .object(result)])
     }
 
     /// A session's state from the store; `nil` if it does not exist or has expired.

@@ -209,7 +209,7 @@ extension MCPServer {
     /// Serves a message of a session.
     func sessionReply(_ message: JSONRPCMessage, _ request: TransportRequest) async throws -> TransportReply {
         if case .request(let id, "initialize", let params) = message {
-            let (sessionID, response) = await initializeSession(IncomingRequest(id: id, method: "initialize", params: params, principal: request.principal))
+            let (sessionID, response) = try await createSession(IncomingRequest(id: id, method: "initialize", params: params, principal: request.principal))
             return .message(response, sessionID: sessionID)
         }
         guard let sessionID = request.sessionID else {
