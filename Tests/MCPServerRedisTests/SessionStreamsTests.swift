@@ -39,8 +39,9 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
 struct SessionStreamsTests {
     /// Two replicas on `backends`, each holding its lease (valid for longer than a test runs).
     static func replicas(_ backends: Backends) async throws -> (MCPServer, MCPServer) {
-        let a = MCPServer(configuration: MCPServerConfiguration(name: "t", version: "1", replicaID: "a"), backends: backends)
-        let b = MCPServer(configuration: MCPServerConfiguration(name: "t", version: "1", replicaID: "b"), backends: backends)
+        // Ids of this test's own: leases live in the shared store, and other tests run beside this one on it.
+        let a = MCPServer(configuration: MCPServerConfiguration(name: "t", version: "1", replicaID: "a-" + Self.unique()), backends: backends)
+        let b = MCPServer(configuration: MCPServerConfiguration(name: "t", version: "1", replicaID: "b-" + Self.unique()), backends: backends)
         for server in [a, b] {
             server.registerTool(Tool(name: "noop")) { _, _ in .text("") }
             server.registerResource(Resource(uri: "demo://x", name: "x")) { uri, _, _ in [.text(uri: uri, text: "x")] }
@@ -48,6 +49,8 @@ struct SessionStreamsTests {
         }
         return (a, b)
     }
+
+    static func unique() -> String { String(UInt32.random(in: 0 ... .max), radix: 36) }
 
     static func newSession(_ server: MCPServer) async throws -> String {
         let (id, _) = await server.initializeSession(
@@ -171,8 +174,8 @@ struct SessionStreamsTests {
             try await CrossReplicaRelays.running([a, b]) {
             let session = try await Self.newSession(a)
             let channel = RequestStreamChannel(
-                log: backends.eventLog, store: backends.sessionStore, sessionID: session, requestID: .int(9), replicaID: "a",
-                ttl: .seconds(60), retention: .seconds(60), logger: Logger(label: "t")
+                log: backends.eventLog, store: backends.sessionStore, sessionID: session, requestID: .int(9), replicaID: a.configuration.replicaID,
+                incarnation: a.leases.incarnation, ttl: .seconds(60), retention: .seconds(60), logger: Logger(label: "t")
             )
             try await channel.send(["jsonrpc": "2.0", "method": "notifications/progress", "params": ["progressToken": 1, "progress": 1]])
             try await channel.send(["jsonrpc": "2.0", "method": "notifications/progress", "params": ["progressToken": 1, "progress": 2]])
@@ -202,13 +205,14 @@ struct SessionStreamsTests {
     func aRequestOfADeadReplicaEndsWithOneReplicaLostError(_ kind: StoreKind) async throws {
         try await kind.withBackends { backends in
             let (a, b) = try await Self.replicas(backends)
-            let c = MCPServer(configuration: MCPServerConfiguration(name: "t", version: "1", replicaID: "c"), backends: backends)
+            let c = MCPServer(configuration: MCPServerConfiguration(name: "t", version: "1", replicaID: "c-" + Self.unique()), backends: backends)
             try await CrossReplicaRelays.running([b, c]) {
                 let session = try await Self.newSession(b)
-                // A request stream of replica "dead", which holds no lease: it died after its first event.
+                // A request stream of a replica that holds no lease: it died after its first event.
+                let deadSuffix = Self.unique()
                 let channel = RequestStreamChannel(
                     log: backends.eventLog, store: backends.sessionStore, sessionID: session, requestID: .string("r-7"),
-                    replicaID: "dead", ttl: .seconds(60), retention: .seconds(60), logger: Logger(label: "t")
+                    replicaID: "dead-" + deadSuffix, ttl: .seconds(60), retention: .seconds(60), logger: Logger(label: "t")
                 )
                 try await channel.send(["jsonrpc": "2.0", "method": "notifications/progress", "params": ["progressToken": 1, "progress": 1]])
                 guard case .streaming(let key)? = channel.decision else { Issue.record("expected a stream"); return }
@@ -224,7 +228,7 @@ struct SessionStreamsTests {
                     #expect(finals.count == 1)
                     #expect(finals.first?.message["id"] == "r-7")
                     #expect(finals.first?.message["error"]?["code"] == -32010)
-                    #expect(finals.first?.message["error"]?["data"] == ["reason": "replica_lost", "replica": "dead"])
+                    #expect(finals.first?.message["error"]?["data"] == ["reason": "replica_lost", "replica": .string("dead-" + deadSuffix)])
                 }
                 let log = try await backends.eventLog.read(stream: ClusterWire.Stream.events(session: session, stream: key), after: 0, limit: 10)
                 #expect(log.count == 3)  // the empty opening event, the progress, the one error

@@ -107,6 +107,24 @@ struct ShutdownTests {
         #expect(try await !server.leases.isAlive("k"))
     }
 
+    @Test func aReplicaRestartedUnderTheSameIdIsAnotherIncarnation() async throws {
+        let backends = Backends.inMemory()
+        let dead = Self.server(backends, id: "r")
+        let restarted = Self.server(backends, id: "r")
+        try await dead.leases.renew()
+        let (asked, _) = dead.relay.open(session: "s")
+        // The restart takes the lease over under the same id; ids it issues never repeat the dead run's.
+        try await restarted.leases.renew()
+        let (asksAgain, _) = restarted.relay.open(session: "s")
+        #expect(asked != asksAgain)
+        #expect(asked.hasPrefix("s2c.r.") && asksAgain.hasPrefix("s2c.r."))
+        #expect(try await restarted.leases.isAlive("r", incarnation: restarted.leases.incarnation))
+        #expect(try await !restarted.leases.isAlive("r", incarnation: dead.leases.incarnation))
+        // The client's late answer to the dead run's request: accepted, and dropped (nothing waits for it).
+        #expect(try await restarted.routeClientResponse(sessionID: "s", id: .string(asked), result: .success([:])))
+        #expect(!restarted.deliverClientResponse(sessionID: "s", id: .string(asked), result: .success([:])))
+    }
+
     /// The key of the one request stream of `session`, from its owner record.
     static func requestStreamKey(session: String, in backends: Backends) async throws -> String? {
         guard let memory = backends.sessionStore as? MemorySessionStore else { return nil }

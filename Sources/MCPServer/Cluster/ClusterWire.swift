@@ -103,9 +103,9 @@ package enum ClusterWire {
         package static func takeover(stream: String) -> [UInt8] { Array("takeover:\(stream)".utf8) }
 
         /// The value of the GET-stream lock: the stream it serves, the connection that holds it, and the replica
-        /// that connection is on (whose lease the lock lives by).
-        package static func getStreamOwner(stream: String, connection: String, replica: String) -> JSONValue {
-            .string("\(stream) \(connection) \(replica)")
+        /// (and its incarnation) that connection is on, whose lease the lock lives by.
+        package static func getStreamOwner(stream: String, connection: String, replica: String, incarnation: String) -> JSONValue {
+            .string("\(stream) \(connection) \(replica)/\(incarnation)")
         }
 
         /// Whether a GET-stream lock value names `stream`.
@@ -113,24 +113,30 @@ package enum ClusterWire {
             value.stringValue?.hasPrefix("\(stream) ") == true
         }
 
-        /// The replica named by a GET-stream lock value (`nil` for a lock written by a replica of contract 1).
-        package static func getStreamOwnerReplica(_ value: JSONValue) -> String? {
+        /// The replica and incarnation named by a GET-stream lock value (`nil` for a lock of contract 1).
+        package static func getStreamOwnerReplica(_ value: JSONValue) -> (replica: String, incarnation: String)? {
             guard let parts = value.stringValue?.split(separator: " "), parts.count == 3 else { return nil }
-            return String(parts[2])
+            let owner = parts[2].split(separator: "/")
+            guard owner.count == 2 else { return nil }
+            return (String(owner[0]), String(owner[1]))
         }
 
-        /// The value of a replica's lease: `{"at": <ms since the epoch>}`, when it was last renewed.
-        package static func lease(at millis: Int64) -> JSONValue { ["at": .int(millis)] }
+        /// The value of a replica's lease: `{"at": <ms since the epoch>, "i": <incarnation>}`, when it was last renewed
+        /// and by which run of the replica.
+        package static func lease(at millis: Int64, incarnation: String) -> JSONValue { ["at": .int(millis), "i": .string(incarnation)] }
 
-        /// The value of a request stream's owner record: `{"r": <replica>, "id": <request id>}`.
-        package static func streamOwner(replica: String, requestID: JSONRPCRequestID) -> JSONValue {
-            ["r": .string(replica), "id": requestID.json]
+        /// The incarnation a lease value names.
+        package static func leaseIncarnation(_ value: JSONValue) -> String? { value["i"]?.stringValue }
+
+        /// The value of a request stream's owner record: `{"r": <replica>, "i": <incarnation>, "id": <request id>}`.
+        package static func streamOwner(replica: String, incarnation: String, requestID: JSONRPCRequestID) -> JSONValue {
+            ["r": .string(replica), "i": .string(incarnation), "id": requestID.json]
         }
 
-        /// The replica and request id of an owner record.
-        package static func streamOwner(_ value: JSONValue) -> (replica: String, requestID: JSONRPCRequestID)? {
+        /// The replica, its incarnation and the request id of an owner record.
+        package static func streamOwner(_ value: JSONValue) -> (replica: String, incarnation: String?, requestID: JSONRPCRequestID)? {
             guard case .string(let replica)? = value["r"], let raw = value["id"], let id = JSONRPCRequestID(json: raw) else { return nil }
-            return (replica, id)
+            return (replica, value["i"]?.stringValue, id)
         }
 
         /// An entry of ``Stream/notifications``: the bus message it was published as, `{"c": channel, "d": payload}`.
@@ -198,14 +204,17 @@ package enum ClusterWire {
 
     /// Server-issued identifiers that carry their own routing.
     package enum Identifier {
-        /// A server-to-client request id: `s2c.<replicaID>.<n>` names the replica whose handler waits.
-        package static func clientRequest(replica: String, number: Int) -> String { "s2c.\(replica).\(number)" }
+        /// A server-to-client request id: `s2c.<replicaID>.<incarnation>-<n>` names the replica (and the run of it)
+        /// whose handler waits; the incarnation keeps ids unique in a session across a restart under the same id.
+        package static func clientRequest(replica: String, incarnation: String, number: Int) -> String {
+            "s2c.\(replica).\(incarnation)-\(number)"
+        }
 
-        /// The replica named by a server-to-client request id; `nil` if `id` is not one.
-        package static func replica(ofClientRequest id: String) -> String? {
+        /// The replica and incarnation named by a server-to-client request id; `nil` if `id` is not one.
+        package static func replica(ofClientRequest id: String) -> (replica: String, incarnation: String)? {
             let parts = id.split(separator: ".")
-            guard parts.count == 3, parts[0] == "s2c" else { return nil }
-            return String(parts[1])
+            guard parts.count == 3, parts[0] == "s2c", let dash = parts[2].firstIndex(of: "-") else { return nil }
+            return (String(parts[1]), String(parts[2][..<dash]))
         }
     }
 }

@@ -13,12 +13,28 @@ import Logging
 struct Leases: Sendable {
     let store: any SessionStore
     let replicaID: String
+    /// This run of the replica: a replica restarted under the same id is another incarnation, and work of the one
+    /// that died is not its own.
+    let incarnation: String
     let period: Duration
     let logger: Logger
 
+    init(store: any SessionStore, replicaID: String, period: Duration, logger: Logger) {
+        self.store = store
+        self.replicaID = replicaID
+        // Letters and digits only: it sits inside server-issued ids, between separators.
+        self.incarnation = String(UInt64.random(in: 1 ... .max), radix: 36)
+        self.period = period
+        self.logger = logger
+    }
+
     /// Writes this replica's lease, valid for one period.
     func renew() async throws {
-        _ = try await store.set(ClusterWire.Key.replicaLease(replicaID), value: ClusterWire.Payload.lease(at: WallClock.system.millis()), ttl: period)
+        _ = try await store.set(
+            ClusterWire.Key.replicaLease(replicaID),
+            value: ClusterWire.Payload.lease(at: WallClock.system.millis(), incarnation: incarnation),
+            ttl: period
+        )
     }
 
     /// Removes this replica's lease: it has finished its work and stops.
@@ -28,9 +44,12 @@ struct Leases: Sendable {
         }
     }
 
-    /// Whether `replica` holds a lease.
-    func isAlive(_ replica: String) async throws -> Bool {
-        try await store.get(ClusterWire.Key.replicaLease(replica)) != nil
+    /// Whether `replica` holds a lease, and, when `incarnation` is given, whether it is still that incarnation's
+    /// (a replica restarted under the same id does not keep the work of the one that died alive).
+    func isAlive(_ replica: String, incarnation: String? = nil) async throws -> Bool {
+        guard let lease = try await store.get(ClusterWire.Key.replicaLease(replica)) else { return false }
+        guard let incarnation else { return true }
+        return ClusterWire.Payload.leaseIncarnation(lease.value) == incarnation
     }
 
     /// Renews this replica's lease every third of a period until cancelled. A renewal that fails (the store is

@@ -38,7 +38,7 @@ final class Relay: Sendable {
             c += 1
             return c
         }
-        let id = ClusterWire.Identifier.clientRequest(replica: replicaID, number: n)
+        let id = ClusterWire.Identifier.clientRequest(replica: replicaID, incarnation: leases.incarnation, number: n)
         let slot = ResponseSlot(sessionID: session)
         pending.withLock { $0[id] = slot }
         return (id, slot)
@@ -74,15 +74,15 @@ final class Relay: Sendable {
     /// duplicate is refused on any replica) and relayed over the bus.
     /// - Returns: `false` when the answer is refused: unknown here or already answered.
     func route(session: String, id: JSONRPCRequestID, result: Result<JSONValue, JSONRPCError>) async throws -> Bool {
-        guard case .string(let key) = id, let replica = ClusterWire.Identifier.replica(ofClientRequest: key) else { return false }
-        if replica == replicaID {
+        guard case .string(let key) = id, let (replica, incarnation) = ClusterWire.Identifier.replica(ofClientRequest: key) else { return false }
+        if replica == replicaID, incarnation == leases.incarnation {
             return deliver(session: session, id: id, result: result)
         }
         let claim = ClusterWire.Key.answerClaim(session: session, requestID: key)
         guard try await backends.sessionStore.create(claim, value: true, ttl: answerClaimTTL) != nil else {
             return false
         }
-        guard try await leases.isAlive(replica) else {
+        guard replica != replicaID, try await leases.isAlive(replica, incarnation: incarnation) else {
             // The handler that asked died with its replica; its request's stream ends with -32010 (SessionStreams).
             logger.info(
                 "dropped an answer to a server-to-client request: the replica that asked has stopped",

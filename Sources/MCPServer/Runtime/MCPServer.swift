@@ -105,12 +105,13 @@ public final class MCPServer: Service, Sendable {
         self.backends = backends
         self.logger = logger
         self.sealer = RequestStateSealer(keyRing: backends.keyRing, lifetime: configuration.requestStateLifetime)
+        let leases = Leases(store: backends.sessionStore, replicaID: configuration.replicaID, period: configuration.replicaLease, logger: logger)
+        self.leases = leases
         self.relay = Relay(
             replicaID: configuration.replicaID, backends: backends, answerClaimTTL: configuration.clientRequestTimeout * 2, logger: logger,
-            leases: Leases(store: backends.sessionStore, replicaID: configuration.replicaID, period: configuration.replicaLease, logger: logger)
+            leases: leases
         )
         self.notifier = Notifier(backends: backends, logger: logger)
-        self.leases = Leases(store: backends.sessionStore, replicaID: configuration.replicaID, period: configuration.replicaLease, logger: logger)
         self.sessions = Sessions(store: backends.sessionStore, ids: SessionIDAuthority(keyRing: backends.keyRing), ttl: configuration.sessionTTL)
         self.streams = SessionStreams(
             backends: backends, sessions: sessions, supervisor: supervisor, leases: leases, notifier: notifier, logger: logger,

@@ -34,6 +34,7 @@ final class RequestStreamChannel: MessageSink {
     /// replica can end it with `-32010` if this one dies.
     let requestID: JSONRPCRequestID
     let replicaID: String
+    let incarnation: String
     let ttl: Duration
     let retention: Duration
     let logger: Logger
@@ -47,6 +48,7 @@ final class RequestStreamChannel: MessageSink {
         sessionID: String,
         requestID: JSONRPCRequestID,
         replicaID: String,
+        incarnation: String = "",
         ttl: Duration,
         retention: Duration,
         logger: Logger
@@ -56,6 +58,7 @@ final class RequestStreamChannel: MessageSink {
         self.sessionID = sessionID
         self.requestID = requestID
         self.replicaID = replicaID
+        self.incarnation = incarnation
         self.ttl = ttl
         self.retention = retention
         self.logger = logger
@@ -91,7 +94,7 @@ final class RequestStreamChannel: MessageSink {
         do {
             _ = try await store.set(
                 ClusterWire.Key.requestStreamOwner(session: sessionID, stream: key),
-                value: ClusterWire.Payload.streamOwner(replica: replicaID, requestID: requestID),
+                value: ClusterWire.Payload.streamOwner(replica: replicaID, incarnation: incarnation, requestID: requestID),
                 ttl: ttl
             )
             _ = try await log.append(stream: ClusterWire.Stream.events(session: sessionID, stream: key), data: [], ttl: ttl)
@@ -137,9 +140,15 @@ final class RequestStreamChannel: MessageSink {
             decide(.final(final))
             return
         }
+        // The final response is written even when the handler's job was cancelled (the drain deadline cancels it,
+        // and its answer is then -32010): in a task of its own, which the cancellation does not reach.
+        await Task { await self.recordFinal(final, key: key) }.value
+    }
+
+    /// Writes the final response: while the store is unreachable, keeps trying (with backoff, for up to half a
+    /// minute) rather than leave the stream without an end.
+    private func recordFinal(_ final: JSONValue?, key: String) async {
         let stream = ClusterWire.Stream.events(session: sessionID, stream: key)
-        // The final response is what the client waits for: while the store is unreachable, keep trying (with
-        // backoff, for up to half a minute) rather than leave the stream without an end.
         var backoff = Duration.milliseconds(100)
         let deadline = ContinuousClock.now + .seconds(30)
         var appended = false

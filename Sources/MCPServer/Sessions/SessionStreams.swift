@@ -93,10 +93,10 @@ package struct SessionStreams: Sendable {
     func endIfOwnerLost(session: String, stream key: String) async throws -> Bool {
         let store = backends.sessionStore
         guard let record = try await store.get(ClusterWire.Key.requestStreamOwner(session: session, stream: key)),
-            let (owner, requestID) = ClusterWire.Payload.streamOwner(record.value)
+            let (owner, incarnation, requestID) = ClusterWire.Payload.streamOwner(record.value)
         else { return false }
-        if owner == leases.replicaID, !supervisor.isStopped { return false }
-        guard try await !leases.isAlive(owner) else { return false }
+        if owner == leases.replicaID, incarnation == leases.incarnation, !supervisor.isStopped { return false }
+        guard try await !leases.isAlive(owner, incarnation: incarnation) else { return false }
         let claim = ClusterWire.Key.finalClaim(session: session, stream: key)
         guard try await store.create(claim, value: .string(leases.replicaID), ttl: retention + sessions.ttl) != nil else {
             // The owner finished in time, or another replica ended the stream first.
@@ -119,7 +119,9 @@ package struct SessionStreams: Sendable {
         let store = backends.sessionStore
         let bus = backends.messageBus
         let lock = ClusterWire.Key.getStreamLock(session)
-        let owner = ClusterWire.Payload.getStreamOwner(stream: key, connection: StreamKey.newGetStream(), replica: leases.replicaID)
+        let owner = ClusterWire.Payload.getStreamOwner(
+            stream: key, connection: StreamKey.newGetStream(), replica: leases.replicaID, incarnation: leases.incarnation
+        )
         if try await store.create(lock, value: owner, ttl: lockTTL) == nil {
             // At most one GET stream per session. A client resuming the same stream takes it over from a connection
             // that has not noticed it is gone yet, and any client takes over the lock of a dead replica.
@@ -128,8 +130,8 @@ package struct SessionStreams: Sendable {
             }
             let resumesIt = isResume && ClusterWire.Payload.getStreamOwner(holder.value, isFor: key)
             var holderDead = false
-            if !resumesIt, let replica = ClusterWire.Payload.getStreamOwnerReplica(holder.value) {
-                holderDead = try await !leases.isAlive(replica)
+            if !resumesIt, let (replica, incarnation) = ClusterWire.Payload.getStreamOwnerReplica(holder.value) {
+                holderDead = try await !leases.isAlive(replica, incarnation: incarnation)
             }
             guard resumesIt || holderDead, try await store.compareAndSet(lock, value: owner, expectedVersion: holder.version, ttl: lockTTL) != nil
             else {

@@ -252,7 +252,8 @@ extension MCPServer {
     func sessionStreamingReply(_ call: IncomingRequest, sessionID: String, session: SessionState, pacing: StreamPacing) async throws -> TransportReply {
         let channel = RequestStreamChannel(
             log: backends.eventLog, store: backends.sessionStore, sessionID: sessionID, requestID: call.id,
-            replicaID: configuration.replicaID, ttl: configuration.sessionTTL, retention: configuration.eventRetention, logger: logger
+            replicaID: configuration.replicaID, incarnation: leases.incarnation, ttl: configuration.sessionTTL,
+            retention: configuration.eventRetention, logger: logger
         )
         let job: @Sendable () async -> Void = {
             let response = await self.handleSessionRequest(call, sessionID: sessionID, session: session, sink: channel)
