@@ -82,13 +82,22 @@ final class Relay: Sendable {
         guard try await backends.sessionStore.create(claim, value: true, ttl: answerClaimTTL) != nil else {
             return false
         }
-        guard replica != replicaID, try await leases.isAlive(replica, incarnation: incarnation) else {
-            // The handler that asked died with its replica; its request's stream ends with -32010 (SessionStreams).
+        if replica == replicaID {
+            // An earlier run of this replica asked, and died: nothing waits for the answer.
             logger.info(
-                "dropped an answer to a server-to-client request: the replica that asked has stopped",
-                metadata: ["mcp.request.id": "\(key)", "mcp.peer": "\(replica)"]
+                "dropped an answer to a server-to-client request of this replica's earlier run",
+                metadata: ["mcp.request.id": "\(key)"]
             )
             return true
+        }
+        if try await !leases.isAlive(replica, incarnation: incarnation) {
+            // Relayed all the same: a lease can be missing for a moment without its replica being gone (the store
+            // restarted), and an answer to a replica that is truly gone reaches nobody. The request's stream ends
+            // with -32010 in that case (SessionStreams).
+            logger.info(
+                "relaying an answer to a replica that holds no lease: if it has stopped, nothing waits for it",
+                metadata: ["mcp.request.id": "\(key)", "mcp.peer": "\(replica)"]
+            )
         }
         try await backends.messageBus.publish(
             ClusterWire.Payload.relayedAnswer(session: session, requestID: key, result: result),

@@ -1,0 +1,581 @@
+"""The chaos clients, all talking raw HTTP to nginx and recording into one `Recorder`:
+
+* `SessionClient` (protocol 2025-11-25, Mcp-Session-Id): initialize, resources/subscribe demo://counter and the
+  standalone GET stream, then calls echo, add, countdown (with a progress token) and ask (answering the elicitation
+  with a POST that nginx usually sends to another replica). A request stream that is cut is resumed with GET +
+  Last-Event-ID until the final response comes; the request itself is never sent again. The GET stream is resumed
+  the same way. A 404 means the session is gone: the client starts a new one (the spec's rule).
+* `StatelessClient` (protocol 2026-07-28): echo, add and countdown, each re-issued when its stream is cut or it
+  meets a transport error (or a 503 refusal), as the spec says; and a subscriptions/listen stream on demo://counter,
+  opened again whenever it ends.
+* `Toucher`: a stateless `touch demo://counter` every `--touch-every` seconds, the notifications' source.
+
+Calls stop when `Shared.stop` is set; streams close when `Shared.streams_stop` is set.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+import anyio
+import anyio.abc
+import httpx2
+
+from record import (ATTEMPT_CUT, ATTEMPT_FINAL, ATTEMPT_REFUSED, ATTEMPT_RETRY, ATTEMPT_TRANSPORT, Attempt, Call,
+                    GetStream, ListenEpisode, Recorder, Touch)
+from wire import (COUNTER_URI, STATELESS_META, Frame, answer_for, check_result, encode, error_code, initialize_msg,
+                  is_event_stream, is_final_for, json_body, request, session_headers, sse_frames, stateless_headers,
+                  tool_params, upstream_port)
+
+STREAM_IDLE = 20.0        # seconds without a byte before a stream counts as cut (the server sends keep-alives every 15 s)
+AFTER_FINAL = 1.0         # seconds a stream is read on after its final answer (a second final is a duplicate)
+REISSUES = 6              # how many times a stateless call is sent at most
+RESUME_PAUSE = 0.2        # pause before a resume that was refused for now (409, 503, refused connection)
+NGINX_ERRORS = (502, 503, 504)
+
+
+@dataclass
+class Shared:
+    """What every client of a phase shares."""
+
+    rec: Recorder
+    url: str
+    hang_timeout: float
+    rng: random.Random
+    stop: anyio.Event = field(default_factory=anyio.Event)          # no new calls
+    streams_stop: anyio.Event = field(default_factory=anyio.Event)  # close listen and GET streams
+    touch_every: float = 0.5
+
+
+def new_http() -> httpx2.AsyncClient:
+    """A connection per request: reloading nginx closes idle keep-alive connections, and a request sent on one at that
+    instant would fail without reaching any replica (see Tests/cluster/README.md)."""
+    return httpx2.AsyncClient(
+        timeout=httpx2.Timeout(STREAM_IDLE, connect=3.0),
+        limits=httpx2.Limits(max_keepalive_connections=0),
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# One HTTP exchange
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    """How one exchange went. `status` None: a transport error before any response (`error` says which).
+    `stream`: None for a response that is not an event stream (then `body` is its JSON, if any); "done" when
+    `on_frame` saw what it waited for; "ended" when the server ended the stream first; "broke" on a read error."""
+
+    status: int | None = None
+    body: Any = None
+    stream: str | None = None
+    error: str = ""
+    retry_after: str | None = None
+    upstream: str | None = None
+    session_id: str | None = None
+
+
+OnFrame = Callable[[Frame], Awaitable[bool]]
+
+
+async def exchange(http: httpx2.AsyncClient, rec: Recorder, method: str, url: str, headers: dict[str, str],
+                   body: bytes | None = None, on_frame: OnFrame | None = None, attempt: Attempt | None = None,
+                   after_done: float = AFTER_FINAL) -> Reply:
+    """Sends one request and reads its response as it arrives: event-stream frames go to `on_frame` until it returns
+    True (then the stream is read on for `after_done` seconds, still through `on_frame`)."""
+    reply = Reply()
+    try:
+        async with http.stream(method, url, headers=headers, content=body) as r:
+            reply.status = r.status_code
+            reply.retry_after = r.headers.get("retry-after")
+            reply.upstream = rec.replica_of_port(upstream_port(r))
+            reply.session_id = r.headers.get("mcp-session-id")
+            if attempt is not None:
+                attempt.status, attempt.upstream, attempt.retry_after = reply.status, reply.upstream, reply.retry_after
+            try:
+                if is_event_stream(r) and on_frame is not None:
+                    reply.stream = "ended"
+                    frames = sse_frames(r)
+                    async for frame in frames:
+                        if await on_frame(frame):
+                            reply.stream = "done"
+                            break
+                    if reply.stream == "done":
+                        with anyio.move_on_after(after_done):
+                            async for frame in frames:
+                                await on_frame(frame)
+                else:
+                    reply.body = json_body(await r.aread())
+                    if attempt is not None:
+                        attempt.rpc_error = error_code(reply.body)
+            except httpx2.RequestError as exc:
+                if reply.stream != "done":
+                    reply.stream = "broke"
+                    reply.error = f"{type(exc).__name__}: {exc}"
+    except httpx2.RequestError as exc:
+        if reply.status is None:
+            reply.error = f"{type(exc).__name__}: {exc}" or type(exc).__name__
+    if attempt is not None:
+        attempt.t_end = rec.now()
+        attempt.detail = reply.error
+    return reply
+
+
+def is_transport_failure(reply: Reply) -> bool:
+    """No response, or nginx's own 5xx (no JSON-RPC body: the replica never answered)."""
+    if reply.status is None:
+        return True
+    return reply.status in NGINX_ERRORS and reply.stream is None and not (isinstance(reply.body, dict) and "error" in reply.body)
+
+
+def settle_final(rec: Recorder, call: Call, msg: dict[str, Any], tool: str, arguments: dict[str, Any]) -> None:
+    """Records a final JSON-RPC response as the call's answer."""
+    if "error" in msg:
+        err = msg["error"] if isinstance(msg["error"], dict) else {}
+        data = err.get("data") if isinstance(err.get("data"), dict) else {}
+        rec.finish(call, "rpc_error", error_code=error_code(msg), error_reason=data.get("reason"),
+                   error_replica=data.get("replica"), detail=str(err.get("message", ""))[:200])
+        return
+    problem = check_result(tool, arguments, msg.get("result")) if tool else None
+    rec.finish(call, "bad_result" if problem else "ok", detail=problem or "")
+
+
+def settle_refusal(rec: Recorder, call: Call, attempt: Attempt, reply: Reply) -> None:
+    """A response that is not a final answer to the call: a replica's refusal, or nginx's error."""
+    if is_transport_failure(reply):
+        attempt.result = ATTEMPT_TRANSPORT
+        rec.finish(call, "transport", status=None, detail=reply.error or f"HTTP {reply.status} from nginx")
+    else:
+        attempt.result = ATTEMPT_REFUSED
+        err = reply.body.get("error") if isinstance(reply.body, dict) else None
+        rec.finish(call, "refused", error_code=err.get("code") if isinstance(err, dict) else None,
+                   detail=f"HTTP {reply.status}" + (f" Retry-After {reply.retry_after}" if reply.retry_after else "")
+                   + (f": {err.get('message', '')[:160]}" if isinstance(err, dict) else ""))
+
+
+def retry_pause(retry_after: str | None) -> float:
+    """Seconds to wait before re-issuing after a 503: its Retry-After, at most one second (the harness is impatient)."""
+    try:
+        return min(1.0, float(retry_after or 0.5))
+    except ValueError:
+        return 0.5
+
+
+def pick_tool(rng: random.Random, tools: tuple[str, ...], n: int) -> tuple[str, dict[str, Any]]:
+    tool = rng.choice(tools)
+    if tool == "echo":
+        return tool, {"text": f"chaos {n}"}
+    if tool == "add":
+        return tool, {"a": rng.randint(0, 1000), "b": rng.randint(0, 1000)}
+    if tool == "countdown":
+        return tool, {"steps": rng.randint(3, 8), "intervalMs": 150}
+    return tool, {"question": f"question {n}?"}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Session clients (2025-11-25)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Stream:
+    """A session request being read: its session and id, the last SSE event id seen (for Last-Event-ID)."""
+
+    call: Call
+    session: str
+    rpc_id: int
+    tool: str
+    arguments: dict[str, Any]
+    last_event_id: str | None = None
+    answered: set[str] = field(default_factory=set)  # server-to-client requests answered (a replay shows them again)
+
+
+class SessionClient:
+    TOOLS = ("echo", "add", "countdown", "ask")
+
+    def __init__(self, name: str, shared: Shared) -> None:
+        self.name = name
+        self.s = shared
+        self.rec = shared.rec
+        self.http = new_http()
+        self.session: str | None = None
+        self.version = "2025-11-25"
+        self._ids = 0
+        self._calls = 0
+        self._s2c_ids: set[str] = set()  # server-to-client request ids seen in this session
+        self._get_scope: anyio.CancelScope | None = None
+
+    def _next_id(self) -> int:
+        self._ids += 1
+        return self._ids
+
+    async def run(self) -> None:
+        try:
+            async with anyio.create_task_group() as tg:
+                while not self.s.stop.is_set():
+                    if self.session is None and not await self._open_session(tg):
+                        await anyio.sleep(0.3)
+                        continue
+                    await self._one_call()
+                    await anyio.sleep(self.s.rng.uniform(0.02, 0.15))
+                await self.s.streams_stop.wait()
+                if self._get_scope is not None:
+                    self._get_scope.cancel()
+        finally:
+            await self.http.aclose()
+
+    def _drop_session(self) -> None:
+        """The session is gone (404): its GET stream ends; the next call starts a new session."""
+        self.session = None
+        self._s2c_ids = set()
+        if self._get_scope is not None:
+            self._get_scope.cancel()
+
+    # -- session set-up -------------------------------------------------------------------------------------------------
+
+    async def _simple(self, method: str, msg: dict[str, Any], headers: dict[str, str]) -> tuple[Call, Reply]:
+        """A session request answered with one JSON body (initialize, notifications/initialized, subscribe)."""
+        call = self.rec.call(self.name, "session", method)
+        attempt = call.attempt("post", call.t_sent)
+        reply = Reply()
+        with anyio.move_on_after(self.s.hang_timeout):
+            reply = await exchange(self.http, self.rec, "POST", self.s.url, headers, encode(msg), attempt=attempt)
+        if attempt.t_end is None:
+            self.rec.finish(call, "hung", detail=f"no response within {self.s.hang_timeout:.0f} s")
+        elif reply.status in (200, 202) and (method.startswith("notifications/") or is_final_for(reply.body, msg.get("id"))):
+            attempt.result = ATTEMPT_FINAL
+            call.finals += int(not method.startswith("notifications/"))
+            if isinstance(reply.body, dict) and "error" in reply.body:
+                settle_final(self.rec, call, reply.body, "", {})
+            else:
+                self.rec.finish(call, "ok")
+        else:
+            settle_refusal(self.rec, call, attempt, reply)
+        return call, reply
+
+    async def _open_session(self, tg: anyio.abc.TaskGroup) -> bool:
+        call, reply = await self._simple("initialize", initialize_msg(self.name), session_headers(None))
+        sid = reply.session_id
+        if call.outcome != "ok" or not sid:
+            return False
+        self.version = reply.body["result"].get("protocolVersion", self.version)
+        self.session = sid
+        await self._simple("notifications/initialized", {"jsonrpc": "2.0", "method": "notifications/initialized"},
+                           session_headers(sid, self.version))
+        sub, _ = await self._simple("resources/subscribe",
+                                    request(self._next_id(), "resources/subscribe", {"uri": COUNTER_URI}),
+                                    session_headers(sid, self.version))
+        if sub.outcome != "ok":
+            self._drop_session()
+            return False
+        g = GetStream(self.name, sid, self.rec.now())
+        self.rec.gets.append(g)
+        tg.start_soon(self._standalone, sid, g)
+        return True
+
+    # -- calls ----------------------------------------------------------------------------------------------------------
+
+    async def _one_call(self) -> None:
+        self._calls += 1
+        tool, arguments = pick_tool(self.s.rng, self.TOOLS, self._calls)
+        rpc_id = self._next_id()
+        token = f"{self.name}-p{rpc_id}" if tool == "countdown" else None
+        msg = request(rpc_id, "tools/call", tool_params(tool, arguments, token))
+        call = self.rec.call(self.name, "session", f"tools/call:{tool}")
+        st = _Stream(call, self.session, rpc_id, tool, arguments)
+        with anyio.move_on_after(self.s.hang_timeout):
+            await self._post(st, msg)
+        if call.outcome is None:
+            self.rec.finish(call, "hung", detail=f"no final response within {self.s.hang_timeout:.0f} s")
+
+    async def _on_frame(self, st: _Stream, frame: Frame) -> bool:
+        if frame.id is not None:
+            st.last_event_id = frame.id
+        if frame.is_priming:
+            st.call.primed = True
+            return False
+        msg = frame.message
+        if not isinstance(msg, dict):
+            return False
+        if msg.get("method") == "notifications/progress":
+            st.call.progress += 1
+        elif msg.get("method") == "elicitation/create" and "id" in msg:
+            await self._answer(st, msg)
+        elif is_final_for(msg, st.rpc_id):
+            st.call.finals += 1
+            settle_final(self.rec, st.call, msg, st.tool, st.arguments)
+            return True
+        return False
+
+    async def _post(self, st: _Stream, msg: dict[str, Any]) -> None:
+        call = st.call
+        attempt = call.attempt("post", call.t_sent)
+        reply = await exchange(self.http, self.rec, "POST", self.s.url, session_headers(st.session, self.version),
+                               encode(msg), on_frame=lambda f: self._on_frame(st, f), attempt=attempt)
+        if reply.stream is None:
+            if reply.status == 200 and is_final_for(reply.body, st.rpc_id):
+                attempt.result = ATTEMPT_FINAL
+                call.finals += 1
+                settle_final(self.rec, call, reply.body, st.tool, st.arguments)
+                return
+            settle_refusal(self.rec, call, attempt, reply)
+            if reply.status == 404 and self.session == st.session:
+                self._drop_session()
+            return
+        if reply.stream == "done":
+            attempt.result = ATTEMPT_FINAL
+            return
+        attempt.result = ATTEMPT_CUT
+        attempt.detail = attempt.detail or "the stream ended without a final response"
+        await self._resume(st)
+
+    async def _resume(self, st: _Stream) -> None:
+        """GET + Last-Event-ID through nginx until the final response (the request is never sent again)."""
+        call = st.call
+        while call.outcome is None:
+            if st.last_event_id is None:
+                call.attempts[-1].result = ATTEMPT_TRANSPORT
+                self.rec.finish(call, "transport", detail="the stream was cut before its first event")
+                return
+            attempt = call.attempt("resume", self.rec.now())
+            reply = await exchange(self.http, self.rec, "GET", self.s.url,
+                                   session_headers(st.session, self.version, get=True, last_event_id=st.last_event_id),
+                                   on_frame=lambda f: self._on_frame(st, f), attempt=attempt)
+            if reply.stream == "done":
+                attempt.result = ATTEMPT_FINAL
+            elif reply.stream is not None:
+                attempt.result = ATTEMPT_CUT
+                await anyio.sleep(0.05)
+            elif reply.status is None or reply.status == 409 or reply.status >= 500:
+                attempt.result = ATTEMPT_RETRY
+                await anyio.sleep(RESUME_PAUSE)
+            else:
+                attempt.result = ATTEMPT_REFUSED
+                self.rec.finish(call, "lost", detail=f"resume refused with HTTP {reply.status}: {str(reply.body)[:160]}")
+
+    async def _answer(self, st: _Stream, msg: dict[str, Any]) -> None:
+        """POSTs the client's answer to an elicitation/create request (once; a transport error is retried). An id
+        that an earlier request of the session already used breaks the spec's rule (ids are never reused within a
+        session): recorded, and answered all the same."""
+        call, request_id = st.call, msg["id"]
+        if request_id in st.answered:
+            return  # a replay after a resume shows the request again
+        st.answered.add(request_id)
+        if request_id in self._s2c_ids:
+            self.rec.reused_ids.append(f"{st.session} {request_id} ({call.call_id})")
+        self._s2c_ids.add(request_id)
+        question = (msg.get("params") or {}).get("message", "")
+        answer = {"jsonrpc": "2.0", "id": request_id, "result": {"action": "accept", "content": {"answer": answer_for(question)}}}
+        waiting = request_id.split(".")[1] if isinstance(request_id, str) and request_id.count(".") >= 2 else None
+        answers = self.rec.answers
+        for _ in range(3):
+            answers["posted"] += 1
+            reply = await exchange(self.http, self.rec, "POST", self.s.url, session_headers(st.session, self.version), encode(answer))
+            call.server_requests.append(f"{request_id} -> {reply.status or reply.error} via {reply.upstream}")
+            if reply.status == 202:
+                answers["accepted"] += 1
+                answers["elsewhere"] += int(reply.upstream is not None and reply.upstream != waiting)
+                return
+            if not is_transport_failure(reply):
+                answers["refused"] += 1
+                return
+            answers["retried"] += 1
+            await anyio.sleep(0.1)
+
+    # -- the standalone GET stream ------------------------------------------------------------------------------------
+
+    async def _standalone(self, sid: str, g: GetStream) -> None:
+        """Holds the session's GET stream until the phase's streams close, resuming it with Last-Event-ID."""
+        last_id: str | None = None
+        seen: set[str] = set()
+
+        async def on_frame(frame: Frame) -> bool:
+            nonlocal last_id
+            if frame.id is not None:
+                last_id = frame.id
+            if frame.is_priming:
+                if g.t_primed is None:
+                    g.t_primed = self.rec.now()
+                if g.gaps and g.gaps[-1][1] is None:
+                    g.gaps[-1][1] = self.rec.now()
+                return False
+            msg = frame.message
+            if isinstance(msg, dict) and msg.get("method") == "notifications/resources/updated" \
+                    and (msg.get("params") or {}).get("uri") == COUNTER_URI:
+                key = frame.id or f"no-id-{len(g.received_ids)}"
+                if key in seen:
+                    g.duplicate_events += 1
+                else:
+                    seen.add(key)
+                    g.received_ids.append(key)
+            return False
+
+        with anyio.CancelScope() as scope:
+            self._get_scope = scope
+            try:
+                while True:
+                    reply = await exchange(self.http, self.rec, "GET", self.s.url,
+                                           session_headers(sid, self.version, get=True, last_event_id=last_id), on_frame=on_frame)
+                    if reply.stream is not None:  # ended or cut: resume where it stopped
+                        g.resumes += 1
+                        if not g.gaps or g.gaps[-1][1] is not None:
+                            g.gaps.append([self.rec.now(), None])
+                        await anyio.sleep(0.05)
+                    elif reply.status == 404:
+                        g.end = "session gone (404)"
+                        if self.session == sid:
+                            self._drop_session()
+                        return
+                    else:  # 409 (the lock of a stream not yet noticed gone), 503, nginx's 502, refused connection
+                        if g.t_primed is not None and (not g.gaps or g.gaps[-1][1] is not None):
+                            g.gaps.append([self.rec.now(), None])
+                        await anyio.sleep(RESUME_PAUSE)
+            finally:
+                g.t_end = self.rec.now()
+                g.end = g.end or "closed"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Stateless clients (2026-07-28)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+async def stateless_call(http: httpx2.AsyncClient, s: Shared, client: str, kind: str, tool: str, arguments: dict[str, Any]) -> Call:
+    """One tools/call, re-issued (a new JSON-RPC id each time) when its stream is cut, on a transport error or a 503."""
+    rec = s.rec
+    call = rec.call(client, kind, f"tools/call:{tool}")
+    with anyio.move_on_after(s.hang_timeout):
+        for n in range(REISSUES):
+            rpc_id = f"{call.call_id}#{n}"
+            token = f"{rpc_id}-p" if tool == "countdown" else None
+            msg = request(rpc_id, "tools/call", tool_params(tool, arguments, token, stateless=True))
+
+            async def on_frame(frame: Frame) -> bool:
+                m = frame.message
+                if isinstance(m, dict) and m.get("method") == "notifications/progress":
+                    call.progress += 1
+                elif is_final_for(m, rpc_id):
+                    call.finals += 1
+                    settle_final(rec, call, m, tool, arguments)
+                    return True
+                return False
+
+            attempt = call.attempt("post" if n == 0 else "reissue", rec.now())
+            reply = await exchange(http, rec, "POST", s.url, stateless_headers("tools/call", tool), encode(msg),
+                                   on_frame=on_frame, attempt=attempt)
+            if reply.stream == "done":
+                attempt.result = ATTEMPT_FINAL
+                return call
+            if reply.stream is not None:
+                attempt.result = ATTEMPT_CUT
+                attempt.detail = attempt.detail or "the stream ended without a final response"
+                continue
+            if reply.status == 200 and is_final_for(reply.body, rpc_id):
+                attempt.result = ATTEMPT_FINAL
+                call.finals += 1
+                settle_final(rec, call, reply.body, tool, arguments)
+                return call
+            if is_transport_failure(reply):
+                attempt.result = ATTEMPT_TRANSPORT
+                await anyio.sleep(0.1)
+                continue
+            if reply.status == 503 and n + 1 < REISSUES:
+                attempt.result = ATTEMPT_REFUSED
+                await anyio.sleep(retry_pause(reply.retry_after))
+                continue
+            settle_refusal(rec, call, attempt, reply)
+            return call
+        last = call.attempts[-1]
+        rec.finish(call, "transport" if last.result in (ATTEMPT_TRANSPORT, ATTEMPT_CUT) else "refused",
+                   detail=f"gave up after {REISSUES} attempts: {last.detail or last.status}")
+    if call.outcome is None:
+        rec.finish(call, "hung", detail=f"no final response within {s.hang_timeout:.0f} s")
+    return call
+
+
+class StatelessClient:
+    TOOLS = ("echo", "add", "countdown")
+
+    def __init__(self, name: str, shared: Shared) -> None:
+        self.name = name
+        self.s = shared
+        self.http = new_http()
+
+    async def run(self) -> None:
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._listen_loop)
+                n = 0
+                while not self.s.stop.is_set():
+                    n += 1
+                    tool, arguments = pick_tool(self.s.rng, self.TOOLS, n)
+                    await stateless_call(self.http, self.s, self.name, "stateless", tool, arguments)
+                    await anyio.sleep(self.s.rng.uniform(0.02, 0.15))
+        finally:
+            await self.http.aclose()
+
+    async def _listen_loop(self) -> None:
+        """A subscriptions/listen stream on demo://counter, opened again whenever it ends, until streams close."""
+        rec = self.s.rec
+        with anyio.CancelScope() as scope:
+            async def closer() -> None:
+                await self.s.streams_stop.wait()
+                scope.cancel()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(closer)
+                n = 0
+                while True:
+                    n += 1
+                    ep = ListenEpisode(self.name, rec.now())
+                    rec.listens.append(ep)
+                    rpc_id = f"{self.name}.listen{n}"
+                    msg = request(rpc_id, "subscriptions/listen",
+                                  {"notifications": {"resourceSubscriptions": [COUNTER_URI]}, "_meta": dict(STATELESS_META)})
+
+                    async def on_frame(frame: Frame, ep: ListenEpisode = ep, rpc_id: str = rpc_id) -> bool:
+                        m = frame.message
+                        if not isinstance(m, dict):
+                            return False
+                        if m.get("method") == "notifications/subscriptions/acknowledged":
+                            ep.t_ack = rec.now()
+                        elif m.get("method") == "notifications/resources/updated" and (m.get("params") or {}).get("uri") == COUNTER_URI:
+                            ep.received.append(rec.now())
+                        elif is_final_for(m, rpc_id):
+                            ep.end = "final" if "result" in m else f"error {error_code(m)}"
+                            return True
+                        return False
+
+                    try:
+                        reply = await exchange(self.http, rec, "POST", self.s.url, stateless_headers("subscriptions/listen"),
+                                               encode(msg), on_frame=on_frame, after_done=0)
+                    finally:
+                        ep.t_end = rec.now()
+                        ep.end = ep.end or "closed"
+                    ep.upstream = reply.upstream
+                    if reply.stream in ("ended", "broke"):
+                        ep.end = "cut"
+                    elif reply.stream is None:
+                        ep.end = f"http {reply.status}" if reply.status else "transport"
+                    await anyio.sleep(0.1 if ep.end in ("final", "cut") else RESUME_PAUSE)
+
+
+class Toucher:
+    """touch demo://counter every `touch_every` seconds (stateless), recording each."""
+
+    def __init__(self, shared: Shared) -> None:
+        self.s = shared
+        self.http = new_http()
+
+    async def run(self) -> None:
+        try:
+            while not self.s.stop.is_set():
+                t_next = self.s.rec.now() + self.s.touch_every
+                call = await stateless_call(self.http, self.s, "toucher", "touch", "touch", {"uri": COUNTER_URI})
+                self.s.rec.touches.append(Touch(call.t_sent, call.t_final, call.outcome == "ok", len(call.attempts)))
+                await anyio.sleep(max(0.0, t_next - self.s.rec.now()))
+        finally:
+            await self.http.aclose()

@@ -1,0 +1,169 @@
+"""What one fault phase observed: every call and each of its HTTP attempts, every listen episode and standalone GET
+stream, every touch, and the fault events. Times are seconds since the phase's clients started (`Recorder.now()`).
+
+A *call* is one logical request of a client (one JSON-RPC request for a session client, which may be read through
+several resumed streams; for a stateless client the request and the re-issues the spec allows). Its *outcome* is its
+definite answer:
+
+    ok          a final result, as the demo contract promises
+    rpc_error   a final JSON-RPC error (code in `error_code`; -32010 also has `error_reason` and `error_replica`)
+    refused     an HTTP refusal from a replica (4xx/5xx with a JSON-RPC body; `status`, `retry_after`)
+    transport   a 5xx from nginx or a reset before any byte of the response (never re-sent by a session client)
+    lost        the stream was cut and the resume was refused for good (404): no answer will ever come
+    bad_result  a final result that is not the one the demo contract promises
+    hung        no definite answer within the hang bound
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# What an attempt (one HTTP exchange) ended with.
+ATTEMPT_FINAL = "final"        # it carried the call's final answer
+ATTEMPT_REFUSED = "refused"    # a replica refused it (HTTP status with a JSON-RPC body)
+ATTEMPT_TRANSPORT = "transport"  # 5xx from nginx or a reset before any byte
+ATTEMPT_CUT = "cut"            # the stream ended or broke before the final answer
+ATTEMPT_RETRY = "retry"        # a resume that must be tried again (409, 503, refused connection)
+
+
+@dataclass
+class Attempt:
+    kind: str                    # "post", "resume" or "reissue"
+    t_start: float
+    t_end: float | None = None
+    result: str | None = None    # one of ATTEMPT_*
+    status: int | None = None
+    upstream: str | None = None  # the replica nginx passed it to (X-Upstream), when known
+    retry_after: str | None = None
+    rpc_error: int | None = None  # the JSON-RPC error code of a refusal's body
+    detail: str = ""
+
+
+@dataclass
+class Call:
+    call_id: str
+    client: str
+    kind: str                    # "session", "stateless" or "touch"
+    method: str                  # "tools/call:<tool>", "initialize", "resources/subscribe", ...
+    t_sent: float
+    t_final: float | None = None
+    outcome: str | None = None
+    error_code: int | None = None
+    error_reason: str | None = None
+    error_replica: str | None = None
+    detail: str = ""
+    primed: bool = False         # a session request stream that delivered its priming event
+    finals: int = 0              # final answers seen for its JSON-RPC id (more than one: duplicated)
+    progress: int = 0
+    server_requests: list[str] = field(default_factory=list)  # "<s2c id> -> <answer's HTTP status> via <replica>"
+    attempts: list[Attempt] = field(default_factory=list)
+
+    def attempt(self, kind: str, t: float) -> Attempt:
+        a = Attempt(kind, t)
+        self.attempts.append(a)
+        return a
+
+
+@dataclass
+class ListenEpisode:
+    """One subscriptions/listen stream, from its request to its end."""
+
+    client: str
+    t_sent: float
+    t_ack: float | None = None
+    t_end: float | None = None
+    end: str = ""                # "final", "error", "cut", "http <status>", "closed" (by the harness at the end)
+    upstream: str | None = None
+    received: list[float] = field(default_factory=list)
+
+
+@dataclass
+class GetStream:
+    """One session's standalone GET stream, across its resumptions, subscribed to demo://counter."""
+
+    client: str
+    session: str
+    t_subscribed: float
+    t_primed: float | None = None
+    t_end: float | None = None
+    end: str = ""
+    received_ids: list[str] = field(default_factory=list)
+    duplicate_events: int = 0    # events whose id had been seen already (a replay that overlapped)
+    gaps: list[list[float]] = field(default_factory=list)  # [cut, primed again] while it was being re-opened
+    resumes: int = 0
+
+
+@dataclass
+class Touch:
+    t_sent: float
+    t_done: float | None = None
+    ok: bool = False
+    attempts: int = 0
+
+
+@dataclass
+class Event:
+    t: float
+    kind: str                    # "kill", "restarted", "out_of_rotation", "sigterm", "exited", "in_rotation",
+    replica: str | None = None   # "store_down", "store_up", "store_recovered", ...
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class Recorder:
+    """Everything one phase observed. Clients append; the report reads when the phase is over."""
+
+    def __init__(self, phase: str) -> None:
+        self.phase = phase
+        self.t0 = time.monotonic()
+        self.calls: list[Call] = []
+        self.listens: list[ListenEpisode] = []
+        self.gets: list[GetStream] = []
+        self.touches: list[Touch] = []
+        self.events: list[Event] = []
+        self.answers = {"posted": 0, "accepted": 0, "elsewhere": 0, "retried": 0, "refused": 0}
+        self.reused_ids: list[str] = []  # server-to-client request ids a session saw twice (in different requests)
+        self.port_to_replica: dict[int, str] = {}
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def call(self, client: str, kind: str, method: str) -> Call:
+        c = Call(f"{client}.{len(self.calls)}", client, kind, method, self.now())
+        self.calls.append(c)
+        return c
+
+    def event(self, kind: str, replica: str | None = None, **detail: Any) -> Event:
+        e = Event(self.now(), kind, replica, detail)
+        self.events.append(e)
+        return e
+
+    def replica_of_port(self, port: int | None) -> str | None:
+        return None if port is None else self.port_to_replica.get(port, f"port {port}")
+
+    def in_flight(self) -> int:
+        return sum(1 for c in self.calls if c.outcome is None)
+
+    def finish(self, call: Call, outcome: str, **fields: Any) -> None:
+        """Records the call's definite answer (only the first one counts)."""
+        if call.outcome is not None:
+            return
+        call.outcome = outcome
+        call.t_final = self.now()
+        for k, v in fields.items():
+            setattr(call, k, v)
+
+    def mark_hung(self) -> None:
+        for c in self.calls:
+            if c.outcome is None:
+                c.outcome = "hung"
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "calls": [asdict(c) for c in self.calls],
+            "listens": [asdict(x) for x in self.listens],
+            "gets": [asdict(x) for x in self.gets],
+            "touches": [asdict(x) for x in self.touches],
+            "events": [asdict(x) for x in self.events],
+        }
