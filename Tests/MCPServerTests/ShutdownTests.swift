@@ -93,18 +93,18 @@ struct ShutdownTests {
         let clock = ContinuousClock()
         // A beat of the heartbeat, then the replica dies: nothing renews its lease, and nothing removes it.
         try await server.leases.renew()
-        #expect(try await server.leases.isAlive("k"))
+        #expect(try await server.leases.holdsLease("k"))
         let died = clock.now
-        try await eventually { try await !server.leases.isAlive("k") }
+        try await eventually { try await !server.leases.holdsLease("k") }
         #expect(clock.now - died <= .milliseconds(900))
 
         // A replica whose run() ends (cancelled, or after its drain) releases its lease at once.
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.run() }
-            try await eventually { try await server.leases.isAlive("k") }
+            try await eventually { try await server.leases.holdsLease("k") }
             group.cancelAll()
         }
-        #expect(try await !server.leases.isAlive("k"))
+        #expect(try await !server.leases.holdsLease("k"))
     }
 
     @Test func aReplicaRestartedUnderTheSameIdIsAnotherIncarnation() async throws {
@@ -118,11 +118,25 @@ struct ShutdownTests {
         let (asksAgain, _) = restarted.relay.open(session: "s")
         #expect(asked != asksAgain)
         #expect(asked.hasPrefix("s2c.r.") && asksAgain.hasPrefix("s2c.r."))
-        #expect(try await restarted.leases.isAlive("r", incarnation: restarted.leases.incarnation))
-        #expect(try await !restarted.leases.isAlive("r", incarnation: dead.leases.incarnation))
+        #expect(try await restarted.leases.holdsLease("r", incarnation: restarted.leases.incarnation))
+        #expect(try await !restarted.leases.holdsLease("r", incarnation: dead.leases.incarnation))
         // The client's late answer to the dead run's request: accepted, and dropped (nothing waits for it).
         #expect(try await restarted.routeClientResponse(sessionID: "s", id: .string(asked), result: .success([:])))
         #expect(!restarted.deliverClientResponse(sessionID: "s", id: .string(asked), result: .success([:])))
+    }
+
+    @Test func aReplicaJudgesOthersOnlyOnceItsOwnLeaseHasHeldForAPeriod() async throws {
+        let backends = Backends.inMemory()
+        let server = Self.server(backends, id: "j")
+        // Just started (or just back from a store outage that wiped every lease): a missing lease proves nothing yet,
+        // since live replicas may not have renewed theirs.
+        try await server.leases.renew()
+        #expect(!server.leases.mayJudgeOthers)
+        #expect(try await server.leases.isAlive("nobody"))
+        try await Task.sleep(for: .milliseconds(650))
+        try await server.leases.renew()
+        #expect(server.leases.mayJudgeOthers)
+        #expect(try await !server.leases.isAlive("nobody"))
     }
 
     /// The key of the one request stream of `session`, from its owner record.

@@ -21,20 +21,20 @@ package enum ClusterWire {
     package enum Key {
         /// A session's state (``SessionState`` as JSON).
         package static func session(_ id: String) -> String { "mcp:{\(id)}:session" }
-        /// The lock that keeps a session to one standalone GET stream; its value is ``Payload/getStreamOwner(stream:connection:)``.
+        /// The lock that keeps a session to one standalone GET stream; its value is ``Payload/getStreamOwner(stream:connection:replica:incarnation:)``.
         package static func getStreamLock(_ id: String) -> String { "mcp:{\(id)}:get" }
         /// The claim that lets one answer to a server-to-client request through, on any replica.
         package static func answerClaim(session id: String, requestID: String) -> String { "mcp:{\(id)}:answered:\(requestID)" }
         /// Read by readiness checks: any answer, even "absent", proves the store is reachable.
         package static let readinessProbe = "mcp:readyz"
         /// A replica's lease: present while the replica is alive, renewed on a heartbeat, gone when it stops (it
-        /// expires after the lease period if the replica dies); value ``Payload/lease(at:)``.
+        /// expires after the lease period if the replica dies); value ``Payload/lease(at:incarnation:)``.
         package static func replicaLease(_ replicaID: String) -> String { "mcp:replica:\(replicaID):lease" }
         /// Who runs the request behind one of a session's request streams; value
-        /// ``Payload/streamOwner(replica:requestID:)``.
+        /// ``Payload/streamOwner(replica:incarnation:requestID:)``.
         package static func requestStreamOwner(session id: String, stream: String) -> String { "mcp:{\(id)}:owner:\(stream)" }
         /// The claim that lets exactly one final response into a request stream: the owner's, or the `-32010` of a
-        /// replica that found the owner dead. Value: the id of the replica that wrote it.
+        /// replica that found the owner dead. Value: ``Payload/claimant(replica:incarnation:)``, who writes it.
         package static func finalClaim(session id: String, stream: String) -> String { "mcp:{\(id)}:final:\(stream)" }
     }
 
@@ -49,7 +49,8 @@ package enum ClusterWire {
         /// published, whether or not a stream is connected: a standalone stream is a per-session view of it, and its
         /// event positions are this log's. Entries are ``Payload/loggedNotification(channel:payload:)`` (an empty
         /// entry only creates the log); trimmed to the newest ``notificationLogLength``. It lives for
-        /// ``notificationLogTTL`` after the last entry, long enough that positions never restart under a resume.
+        /// ``notificationLogTTL`` after the last entry. Positions restart only if the store loses the log (a restart
+        /// without persistence); a resume after a position the log no longer has starts again at its head.
         package static let notifications = "mcp:notifications"
         /// How many notifications ``notifications`` keeps at most.
         package static let notificationLogLength = 10_000
@@ -119,6 +120,15 @@ package enum ClusterWire {
             let owner = parts[2].split(separator: "/")
             guard owner.count == 2 else { return nil }
             return (String(owner[0]), String(owner[1]))
+        }
+
+        /// The value of a final claim: `"<replica>/<incarnation>"`, the run of the replica that writes the final.
+        package static func claimant(replica: String, incarnation: String) -> JSONValue { .string("\(replica)/\(incarnation)") }
+
+        /// The replica and incarnation of a final claim's value.
+        package static func claimant(_ value: JSONValue) -> (replica: String, incarnation: String)? {
+            guard let parts = value.stringValue?.split(separator: "/"), parts.count == 2 else { return nil }
+            return (String(parts[0]), String(parts[1]))
         }
 
         /// The value of a replica's lease: `{"at": <ms since the epoch>, "i": <incarnation>}`, when it was last renewed

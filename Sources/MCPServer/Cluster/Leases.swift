@@ -4,6 +4,7 @@
 //
 
 import Logging
+import Synchronization
 
 /// Replica leases: how one replica knows that another is alive without talking to it.
 ///
@@ -18,6 +19,12 @@ struct Leases: Sendable {
     let incarnation: String
     let period: Duration
     let logger: Logger
+    /// Since when this replica's renewals have all succeeded (`nil` after a failure).
+    private let healthySince = HealthySince()
+
+    final class HealthySince: Sendable {
+        let instant = Mutex<ContinuousClock.Instant?>(nil)
+    }
 
     init(store: any SessionStore, replicaID: String, period: Duration, logger: Logger) {
         self.store = store
@@ -30,11 +37,25 @@ struct Leases: Sendable {
 
     /// Writes this replica's lease, valid for one period.
     func renew() async throws {
-        _ = try await store.set(
-            ClusterWire.Key.replicaLease(replicaID),
-            value: ClusterWire.Payload.lease(at: WallClock.system.millis(), incarnation: incarnation),
-            ttl: period
-        )
+        do {
+            _ = try await store.set(
+                ClusterWire.Key.replicaLease(replicaID),
+                value: ClusterWire.Payload.lease(at: WallClock.system.millis(), incarnation: incarnation),
+                ttl: period
+            )
+        } catch {
+            healthySince.instant.withLock { $0 = nil }
+            throw error
+        }
+        healthySince.instant.withLock { $0 = $0 ?? .now }
+    }
+
+    /// Whether this replica may judge another dead from a missing lease: only once its own renewals have succeeded
+    /// for a whole period. After a store outage (or a restart that lost the leases) every live replica has renewed
+    /// by then, so a missing lease means a dead replica, not a store that was away.
+    var mayJudgeOthers: Bool {
+        guard let since = healthySince.instant.withLock({ $0 }) else { return false }
+        return ContinuousClock.now - since >= period
     }
 
     /// Removes this replica's lease: it has finished its work and stops.
@@ -45,8 +66,15 @@ struct Leases: Sendable {
     }
 
     /// Whether `replica` holds a lease, and, when `incarnation` is given, whether it is still that incarnation's
-    /// (a replica restarted under the same id does not keep the work of the one that died alive).
+    /// (a replica restarted under the same id does not keep the work of the one that died alive). While this replica
+    /// may not judge others (``mayJudgeOthers``), every replica counts as alive.
     func isAlive(_ replica: String, incarnation: String? = nil) async throws -> Bool {
+        guard mayJudgeOthers else { return true }
+        return try await holdsLease(replica, incarnation: incarnation)
+    }
+
+    /// Whether the store holds a lease of `replica` (of `incarnation`, when given), whatever this replica's own health.
+    func holdsLease(_ replica: String, incarnation: String? = nil) async throws -> Bool {
         guard let lease = try await store.get(ClusterWire.Key.replicaLease(replica)) else { return false }
         guard let incarnation else { return true }
         return ClusterWire.Payload.leaseIncarnation(lease.value) == incarnation

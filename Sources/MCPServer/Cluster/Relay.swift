@@ -90,7 +90,7 @@ final class Relay: Sendable {
             )
             return true
         }
-        if try await !leases.isAlive(replica, incarnation: incarnation) {
+        if (try? await leases.isAlive(replica, incarnation: incarnation)) == false {
             // Relayed all the same: a lease can be missing for a moment without its replica being gone (the store
             // restarted), and an answer to a replica that is truly gone reaches nobody. The request's stream ends
             // with -32010 in that case (SessionStreams).
@@ -99,10 +99,16 @@ final class Relay: Sendable {
                 metadata: ["mcp.request.id": "\(key)", "mcp.peer": "\(replica)"]
             )
         }
-        try await backends.messageBus.publish(
-            ClusterWire.Payload.relayedAnswer(session: session, requestID: key, result: result),
-            to: ClusterWire.Channel.replica(replica)
-        )
+        do {
+            try await backends.messageBus.publish(
+                ClusterWire.Payload.relayedAnswer(session: session, requestID: key, result: result),
+                to: ClusterWire.Channel.replica(replica)
+            )
+        } catch {
+            // Not relayed: give the answer back its chance, so that the client's retry is not refused as a duplicate.
+            try? await backends.sessionStore.delete(claim)
+            throw error
+        }
         return true
     }
 

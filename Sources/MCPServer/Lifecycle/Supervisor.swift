@@ -91,6 +91,14 @@ package final class Supervisor: Sendable {
         for task in jobState.withLock({ Array($0.tasks.values) }) { await task.value }
     }
 
+    /// Waits until every job has ended, or `limit` has passed.
+    func awaitJobs(atMost limit: Duration) async {
+        let deadline = ContinuousClock.now + limit
+        while activeJobs > 0, ContinuousClock.now < deadline, !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     // MARK: Drain
 
     /// Whether draining has begun.
@@ -138,7 +146,8 @@ package final class Supervisor: Sendable {
     }
 
     /// Returns when draining begins, or when the calling task is cancelled. Graceful shutdown of the calling task's
-    /// service begins draining too: requests run under the HTTP server's service, which is told to shut down first.
+    /// service begins draining too: a stream whose request runs under the HTTP server's service ends if that service
+    /// shuts down (it does so after the MCP server's drain, in the demo's service group).
     func waitForDrain() async {
         await withGracefulShutdownHandler {
             await self.waitForDrainSignal()

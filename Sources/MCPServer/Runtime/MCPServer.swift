@@ -238,15 +238,17 @@ public final class MCPServer: Service, Sendable {
             self.supervisor.beginDraining()
             if await self.supervisor.drainJobs(until: .now + self.configuration.drainTimeout) {
                 logger.info("drain deadline reached; in-flight handlers were cancelled")
-                await self.supervisor.awaitJobs()
+                // Cancelled handlers answer -32010 (drain_deadline) as they end; one that ignores cancellation is not
+                // waited for long: once the lease is gone, another replica ends its stream with replica_lost.
+                await self.supervisor.awaitJobs(atMost: .seconds(2))
             }
             // A drain begun by `beginDraining()` leaves the service running until graceful shutdown or cancellation.
             if !shutdown { try? await gracefulShutdown() }
-            await leases.release()
             group.cancelAll()
         }
+        // The heartbeat has stopped with the group: the lease goes now, and is not written again.
+        await leases.release()
         supervisor.cancelJobs()
-        await supervisor.awaitJobs()
     }
 
     /// Waits for graceful shutdown (`true`), or for a drain begun otherwise, or for cancellation (`false`).

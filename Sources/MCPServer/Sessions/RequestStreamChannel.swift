@@ -172,9 +172,10 @@ final class RequestStreamChannel: MessageSink {
     /// the stream.
     private func writeFinal(_ final: JSONValue?, to stream: String, key: String, appended: inout Bool) async throws {
         let claim = ClusterWire.Key.finalClaim(session: sessionID, stream: key)
-        if try await store.create(claim, value: .string(replicaID), ttl: retention + ttl) == nil {
+        let me = ClusterWire.Payload.claimant(replica: replicaID, incarnation: incarnation)
+        if try await store.create(claim, value: me, ttl: retention + ttl) == nil {
             // Ours from an earlier try that failed half-way, or another replica's, which found this one dead.
-            guard try await store.get(claim)?.value == .string(replicaID) else {
+            guard try await store.get(claim)?.value == me else {
                 logger.warning(
                     "the request's stream was already ended by another replica; its final response is dropped",
                     metadata: ["mcp.session": "\(sessionID)", "mcp.request.id": "\(requestID)"]

@@ -48,7 +48,7 @@ final class ResponseSlot: Sendable {
 
 /// The input channel of a session: real JSON-RPC requests on the request's SSE stream.
 ///
-/// The request id is `s2c.<replicaID>.<n>`: it names the replica whose handler waits, so an answer that reaches
+/// The request id is `s2c.<replicaID>.<incarnation>-<n>`: it names the replica (and its run) whose handler waits, so an answer that reaches
 /// another replica can be relayed with no lookup.
 struct SessionInputs: InputChannel {
     let relay: Relay

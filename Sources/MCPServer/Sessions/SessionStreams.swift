@@ -53,8 +53,9 @@ package struct SessionStreams: Sendable {
         let log = backends.eventLog
         let name = ClusterWire.Stream.events(session: session, stream: key)
         let streams = self
-        return followed(session: session, stream: key, pacing: pacing) { events in
-            if priming { events.yield(.priming(id: StreamKey.eventID(stream: key, position: 0), retry: pacing.retry)) }
+        // The priming event goes first whatever happens next, so the client always has an id to resume from.
+        let first = priming ? OutboundEvent.priming(id: StreamKey.eventID(stream: key, position: 0), retry: pacing.retry) : nil
+        return followed(session: session, stream: key, pacing: pacing, first: first) { events in
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await streams.watchOwner(session: session, stream: key) }
                 // The tail ends the stream, when the log closes after the final response.
@@ -74,12 +75,13 @@ package struct SessionStreams: Sendable {
     }
 
     /// Checks, every tenth of a lease period, that the replica running the request behind a stream is alive; when
-    /// it is not, ends the stream for it (``endIfOwnerLost(session:stream:)``); then stops checking.
+    /// it is not, ends the stream for it (``endIfOwnerLost(session:stream:appended:)``); then stops checking.
     func watchOwner(session: String, stream key: String) async {
         let every = max(leases.period / 10, .milliseconds(50))
+        var appended = false
         while !Task.isCancelled {
             do {
-                if try await endIfOwnerLost(session: session, stream: key) { return }
+                if try await endIfOwnerLost(session: session, stream: key, appended: &appended) { return }
             } catch {
                 logger.debug("could not check the owner of a request stream", metadata: ["mcp.error": "\(error)"])
             }
@@ -88,9 +90,11 @@ package struct SessionStreams: Sendable {
     }
 
     /// Ends a request stream whose owner replica has lost its lease before the final response: appends the final
-    /// `-32010` error (reason `replica_lost`) and closes the log, if this replica wins the stream's final claim.
-    /// - Returns: whether the stream has no live owner any more (it was ended, here or elsewhere).
-    func endIfOwnerLost(session: String, stream key: String) async throws -> Bool {
+    /// `-32010` error (reason `replica_lost`) and closes the log, if this replica holds the stream's final claim
+    /// (it wins it, it won it on an earlier try, or it takes it over from a claimant that died half-way).
+    /// - Parameter appended: whether an earlier try appended the error already.
+    /// - Returns: `true` once the stream is ended here, or its final belongs to a live claimant.
+    func endIfOwnerLost(session: String, stream key: String, appended: inout Bool) async throws -> Bool {
         let store = backends.sessionStore
         guard let record = try await store.get(ClusterWire.Key.requestStreamOwner(session: session, stream: key)),
             let (owner, incarnation, requestID) = ClusterWire.Payload.streamOwner(record.value)
@@ -98,13 +102,22 @@ package struct SessionStreams: Sendable {
         if owner == leases.replicaID, incarnation == leases.incarnation, !supervisor.isStopped { return false }
         guard try await !leases.isAlive(owner, incarnation: incarnation) else { return false }
         let claim = ClusterWire.Key.finalClaim(session: session, stream: key)
-        guard try await store.create(claim, value: .string(leases.replicaID), ttl: retention + sessions.ttl) != nil else {
-            // The owner finished in time, or another replica ended the stream first.
-            return true
+        let me = ClusterWire.Payload.claimant(replica: leases.replicaID, incarnation: leases.incarnation)
+        if try await store.create(claim, value: me, ttl: retention + sessions.ttl) == nil {
+            guard let holder = try await store.get(claim) else { return false }
+            if holder.value != me {
+                // The owner finished in time, or another replica is ending the stream: its job while it lives.
+                guard let (replica, run) = ClusterWire.Payload.claimant(holder.value), try await !leases.isAlive(replica, incarnation: run),
+                    try await store.compareAndSet(claim, value: me, expectedVersion: holder.version, ttl: retention + sessions.ttl) != nil
+                else { return true }
+            }
         }
         let name = ClusterWire.Stream.events(session: session, stream: key)
-        let error = JSONRPCMessage.errorResponse(id: requestID, error: .replicaStopped(.replicaLost, replica: owner)).json
-        _ = try await backends.eventLog.append(stream: name, data: JSONWriter.encode(error), ttl: sessions.ttl)
+        if !appended {
+            let error = JSONRPCMessage.errorResponse(id: requestID, error: .replicaStopped(.replicaLost, replica: owner)).json
+            _ = try await backends.eventLog.append(stream: name, data: JSONWriter.encode(error), ttl: sessions.ttl)
+            appended = true
+        }
         try await backends.eventLog.close(stream: name, ttl: retention)
         logger.info(
             "ended the stream of a request whose replica stopped",
@@ -137,23 +150,39 @@ package struct SessionStreams: Sendable {
             else {
                 return .refusal(Refusal(status: 409, error: .invalidRequest("this session already has an open GET stream")))
             }
-            if resumesIt { try await bus.publish(ClusterWire.Payload.takeover(stream: key), to: ClusterWire.Channel.session(session)) }
+            if resumesIt {
+                do {
+                    try await bus.publish(ClusterWire.Payload.takeover(stream: key), to: ClusterWire.Channel.session(session))
+                } catch {
+                    try? await store.delete(lock)
+                    throw error
+                }
+            }
         }
         let log = backends.eventLog
         let notifications = ClusterWire.Stream.notifications
         let sessions = self.sessions
         let lockTTL = self.lockTTL
         // A new stream starts at the log's head: its priming id says where a resume picks up.
-        let start = isResume ? after : try await notifier.head()
+        let start: UInt64
+        do {
+            // A resume after a position the log no longer has (the store lost it) starts again at the head.
+            let head = try await notifier.head()
+            start = isResume ? min(after, head) : head
+        } catch {
+            // The lock must not outlive the stream that never opened.
+            if let holder = try? await store.get(lock), holder.value == owner { try? await store.delete(lock) }
+            throw error
+        }
         let stream = followed(
             session: session, stream: key, pacing: pacing,
+            first: .priming(id: StreamKey.eventID(stream: key, position: start), retry: pacing.retry),
             renew: { _ = try? await store.touch(lock, ttl: lockTTL) },
             release: {
                 guard let holder = try? await store.get(lock), holder.value == owner else { return }
                 try? await store.delete(lock)
             }
         ) { events in
-            events.yield(.priming(id: StreamKey.eventID(stream: key, position: start), retry: pacing.retry))
             // A per-session view of the notification log: what was missed is replayed (what the log still keeps),
             // then new entries follow, in the log's order on every replica.
             try await log.tail(stream: notifications, after: start) { entries in
@@ -189,6 +218,7 @@ package struct SessionStreams: Sendable {
         session: String,
         stream key: String,
         pacing: StreamPacing,
+        first: OutboundEvent? = nil,
         renew: (@Sendable () async -> Void)? = nil,
         release: (@Sendable () async -> Void)? = nil,
         _ produce: @escaping @Sendable (EventStream.Continuation) async throws -> Void
@@ -198,7 +228,7 @@ package struct SessionStreams: Sendable {
         let takeover = ClusterWire.Payload.takeover(stream: key)
         let renewEvery = lockTTL / 3
         let logger = self.logger
-        return EventStream.produced(finally: release) { events in
+        return EventStream.produced(first: first, finally: release) { events in
             do {
                 // Subscribed before anything is sent: a deletion or a takeover that follows the first event is heard.
                 try await bus.subscribe(

@@ -66,17 +66,23 @@ extension MCPServer {
                 continuation.yield(.message(notification))
             }
         }
-        // The drain, or a bus that ends the subscription (it shut down, or its connection dropped and messages may
-        // be lost): the stream ends with its final result, so that the client listens again and re-syncs.
-        let onEnd: @Sendable () -> Void = {
+        // The drain ends the stream with its final result, so that the client listens again elsewhere.
+        let onDrain: @Sendable () -> Void = {
             continuation.yield(.message(self.listenFinalResponse(subscription)))
+            continuation.finish()
+        }
+        // So does a bus that ends the subscription (it shut down, or its connection dropped and messages may be
+        // lost), so that the client re-syncs; but not one that could not open it at all: that request's one response
+        // is the error that replaces the acknowledgement.
+        let onEnd: @Sendable () -> Void = {
+            if head.wasTaken { continuation.yield(.message(self.listenFinalResponse(subscription))) }
             continuation.finish()
         }
         return EventStream(events: events, continuation: continuation, head: head) { write in
             // This closure's frame lives as long as the stream: it keeps only what it needs.
             supervisor.statistics.withLock { $0.openListenStreams += 1 }
             defer { supervisor.statistics.withLock { $0.openListenStreams -= 1 } }
-            let drainHandler = supervisor.onDrain(onEnd)
+            let drainHandler = supervisor.onDrain(onDrain)
             defer { supervisor.removeDrainHandler(drainHandler) }
             do {
                 try await withGracefulShutdownHandler {

@@ -49,6 +49,9 @@ package struct EventStream: Sendable {
         let state: Mutex<(taken: Bool, event: OutboundEvent?)>
         init(_ event: OutboundEvent) { state = Mutex((false, event)) }
 
+        /// Whether the stream has begun to be written (``take()`` was called).
+        var wasTaken: Bool { state.withLock { $0.taken } }
+
         /// The event to write before the stream's ``EventStream/events``; `nil` after the first call.
         package func take() -> OutboundEvent? {
             state.withLock { s in
@@ -91,13 +94,15 @@ package struct EventStream: Sendable {
     }
 
     /// A stream fed by `produce`, which runs while the stream is written: the stream ends when `produce` returns,
-    /// and `produce` is cancelled when the client goes away. `finally` runs once both are done.
+    /// and `produce` is cancelled when the client goes away. `finally` runs once both are done. `first`, if given, is
+    /// written before anything `produce` yields, even if `produce` fails at once.
     static func produced(
+        first: OutboundEvent? = nil,
         finally: (@Sendable () async -> Void)? = nil,
         _ produce: @escaping @Sendable (Continuation) async -> Void
     ) -> EventStream {
         let (stream, continuation) = AsyncStream<OutboundEvent>.makeStream()
-        return EventStream(events: stream, continuation: continuation) { write in
+        return EventStream(events: stream, continuation: continuation, head: first.map(Head.init)) { write in
             do {
                 try await withThrowingDiscardingTaskGroup { group in
                     group.addTask {

@@ -239,7 +239,9 @@ extension MCPServer {
                 return try await sessionStreamingReply(call, sessionID: sessionID, session: session, pacing: request.pacing)
             default:
                 guard let response = await handleSessionRequest(call, sessionID: sessionID, session: session, sink: DiscardingSink()) else {
-                    throw CancellationError()
+                    // Cancelled by the client (notifications/cancelled, DELETE): no response follows; an empty stream
+                    // ends the request.
+                    return .stream(.buffered([]))
                 }
                 return .message(response)
             }
@@ -260,7 +262,16 @@ extension MCPServer {
             await channel.finish(response)
         }
         if !supervisor.start(job) {
-            // Not running (or draining): run it as part of this request.
+            // Draining: new work goes to another replica; this one could not see it to its end.
+            if isDraining {
+                return .refusal(Refusal(
+                    status: 503,
+                    error: JSONRPCError(code: JSONRPCError.internalErrorCode, message: "this replica is shutting down; retry the request"),
+                    id: call.id,
+                    retryAfter: .seconds(1)
+                ))
+            }
+            // Not running (embedded without `run()`): run it as part of this request.
             await job()
         }
         var signal = channel.decision
