@@ -176,13 +176,16 @@ package struct SessionStreams: Sendable {
         }
         let stream = followed(
             session: session, stream: key, pacing: pacing,
-            first: .priming(id: StreamKey.eventID(stream: key, position: start), retry: pacing.retry),
             renew: { _ = try? await store.touch(lock, ttl: lockTTL) },
             release: {
                 guard let holder = try? await store.get(lock), holder.value == owner else { return }
                 try? await store.delete(lock)
             }
         ) { events in
+            // Primed only once `followed` listens for the session's end and for a takeover, so that neither can pass
+            // unheard after the client has seen the stream open. (A stream that fails before it primes is an empty
+            // response; the client opens another, and misses nothing: it is a view of the log.)
+            events.yield(.priming(id: StreamKey.eventID(stream: key, position: start), retry: pacing.retry))
             // A per-session view of the notification log: what was missed is replayed (what the log still keeps),
             // then new entries follow, in the log's order on every replica.
             try await log.tail(stream: notifications, after: start) { entries in
