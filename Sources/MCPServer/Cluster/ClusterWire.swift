@@ -48,7 +48,7 @@ package enum ClusterWire {
         /// Every notification for sessions' standalone streams (list changes, resource updates), logged before it is
         /// published, whether or not a stream is connected: a standalone stream is a per-session view of it, and its
         /// event positions are this log's. Entries are ``Payload/loggedNotification(channel:payload:)`` (an empty
-        /// entry only creates the log); trimmed to the newest ``notificationLogLength``. It lives for
+        /// entry only creates the log); trimmed to the newest ``notificationLogLength`` every 128 appends. It lives for
         /// ``notificationLogTTL`` after the last entry. Positions restart only if the store loses the log (a restart
         /// without persistence); a resume after a position the log no longer has starts again at its head.
         package static let notifications = "mcp:notifications"

@@ -36,12 +36,13 @@ struct Notifier: Sendable {
         let log = backends.eventLog
         let name = ClusterWire.Stream.notifications
         do {
-            _ = try await log.append(
+            let position = try await log.append(
                 stream: name,
                 data: ClusterWire.Payload.loggedNotification(channel: channel, payload: payload),
                 ttl: ClusterWire.Stream.notificationLogTTL
             )
-            try await log.trim(stream: name, keepingLast: ClusterWire.Stream.notificationLogLength)
+            // Trimmed every 128 appends, derived from the position: no second round trip per notification.
+            if position % 128 == 0 { try await log.trim(stream: name, keepingLast: ClusterWire.Stream.notificationLogLength) }
         } catch {
             // Listen streams still hear it on the bus; a session stream that misses it has ended (the store failed
             // under it too), and its client resumes from the log once the store is back.

@@ -74,14 +74,19 @@ package struct SessionStreams: Sendable {
         }
     }
 
+    /// Who runs the request behind a request stream, read once from its owner record: it never changes.
+    typealias StreamOwner = (replica: String, incarnation: String?, requestID: JSONRPCRequestID)
+
     /// Checks, every tenth of a lease period, that the replica running the request behind a stream is alive; when
-    /// it is not, ends the stream for it (``endIfOwnerLost(session:stream:appended:)``); then stops checking.
+    /// it is not, ends the stream for it (``endIfOwnerLost(session:stream:owner:appended:)``); then stops checking.
+    /// The owner record is read once; while the owner is this running replica, a check costs no round trip.
     func watchOwner(session: String, stream key: String) async {
         let every = max(leases.period / 10, .milliseconds(50))
+        var owner: StreamOwner?
         var appended = false
         while !Task.isCancelled {
             do {
-                if try await endIfOwnerLost(session: session, stream: key, appended: &appended) { return }
+                if try await endIfOwnerLost(session: session, stream: key, owner: &owner, appended: &appended) { return }
             } catch {
                 logger.debug("could not check the owner of a request stream", metadata: ["mcp.error": "\(error)"])
             }
@@ -92,13 +97,16 @@ package struct SessionStreams: Sendable {
     /// Ends a request stream whose owner replica has lost its lease before the final response: appends the final
     /// `-32010` error (reason `replica_lost`) and closes the log, if this replica holds the stream's final claim
     /// (it wins it, it won it on an earlier try, or it takes it over from a claimant that died half-way).
-    /// - Parameter appended: whether an earlier try appended the error already.
+    /// - Parameters:
+    ///   - owner: the stream's owner, read from the store on the first call and kept.
+    ///   - appended: whether an earlier try appended the error already.
     /// - Returns: `true` once the stream is ended here, or its final belongs to a live claimant.
-    func endIfOwnerLost(session: String, stream key: String, appended: inout Bool) async throws -> Bool {
+    func endIfOwnerLost(session: String, stream key: String, owner known: inout StreamOwner?, appended: inout Bool) async throws -> Bool {
         let store = backends.sessionStore
-        guard let record = try await store.get(ClusterWire.Key.requestStreamOwner(session: session, stream: key)),
-            let (owner, incarnation, requestID) = ClusterWire.Payload.streamOwner(record.value)
-        else { return false }
+        if known == nil, let record = try await store.get(ClusterWire.Key.requestStreamOwner(session: session, stream: key)) {
+            known = ClusterWire.Payload.streamOwner(record.value)
+        }
+        guard let (owner, incarnation, requestID) = known else { return false }
         if owner == leases.replicaID, incarnation == leases.incarnation, !supervisor.isStopped { return false }
         guard try await !leases.isAlive(owner, incarnation: incarnation) else { return false }
         let claim = ClusterWire.Key.finalClaim(session: session, stream: key)
