@@ -48,6 +48,18 @@ struct DemoServerCommand: AsyncParsableCommand {
     )
     var ssePollAfterMs = 0
 
+    @Flag(
+        name: .customLong("http-sse"), inversion: .prefixedNo,
+        help: "Serve the 2024-11-05 HTTP+SSE transport (GET --sse-path, POST --messages-path) beside /mcp."
+    )
+    var httpSSE = true
+
+    @Option(name: .customLong("sse-path"), help: "The HTTP+SSE transport's stream path (GET).")
+    var ssePath = "/sse"
+
+    @Option(name: .customLong("messages-path"), help: "The HTTP+SSE transport's message path (POST ?sessionId=...).")
+    var messagesPath = "/messages"
+
     @Option(name: .customLong("client-request-timeout-ms"), help: "How long a handler waits for a legacy client's answer to a server-to-client request.")
     var clientRequestTimeoutMs = 60_000
 
@@ -110,6 +122,14 @@ struct DemoServerCommand: AsyncParsableCommand {
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard ssePollAfterMs >= 0 else { throw ValidationError("--sse-poll-after-ms must not be negative") }
+        for (flag, path) in [("--sse-path", ssePath), ("--messages-path", messagesPath)] {
+            guard path.hasPrefix("/"), path.count > 1, !path.contains("?"), !path.contains("#") else {
+                throw ValidationError("\(flag) must be a path that starts with / (got '\(path)')")
+            }
+        }
+        guard !httpSSE || (ssePath != messagesPath && ssePath != "/mcp" && messagesPath != "/mcp") else {
+            throw ValidationError("--sse-path and --messages-path must differ from each other and from /mcp")
+        }
         guard clientRequestTimeoutMs > 0 else { throw ValidationError("--client-request-timeout-ms must be positive") }
         guard replicaLeaseMs >= 300 else { throw ValidationError("--replica-lease-ms must be at least 300") }
         guard drainDelayMs >= 0 else { throw ValidationError("--drain-delay-ms must not be negative") }
@@ -174,7 +194,8 @@ struct DemoServerCommand: AsyncParsableCommand {
         let router = Router()
         MCPHTTPEndpoint(server: server, configuration: MCPHTTPConfiguration(
                 allowedOrigins: allowedOrigins,
-                ssePollAfter: ssePollAfterMs > 0 ? .milliseconds(ssePollAfterMs) : nil
+                ssePollAfter: ssePollAfterMs > 0 ? .milliseconds(ssePollAfterMs) : nil,
+                httpSSE: httpSSE ? HTTPSSEPaths(stream: ssePath, messages: messagesPath) : nil
             )).addRoutes(to: router)
         let app = Application(
             router: router,

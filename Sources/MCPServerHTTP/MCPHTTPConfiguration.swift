@@ -33,6 +33,9 @@ public struct MCPHTTPConfiguration: Sendable {
     /// SSE polling (SEP-1699) for legacy streams: close each SSE connection after this long, without ending the
     /// stream; clients reconnect with `Last-Event-ID`. `nil` (the default) keeps connections open.
     public var ssePollAfter: Duration?
+    /// The paths of the 2024-11-05 HTTP+SSE transport, served beside ``path``; `nil` turns the transport off.
+    /// Default `/sse` and `/messages`.
+    public var httpSSE: HTTPSSEPaths?
 
     /// Creates a configuration.
     public init(
@@ -44,7 +47,8 @@ public struct MCPHTTPConfiguration: Sendable {
         cancelOnInboundClose: Bool = true,
         authenticator: any MCPAuthenticator = AnonymousAuthenticator(),
         sseRetry: Duration = .seconds(1),
-        ssePollAfter: Duration? = nil
+        ssePollAfter: Duration? = nil,
+        httpSSE: HTTPSSEPaths? = HTTPSSEPaths()
     ) {
         precondition(path.hasPrefix("/"), "path must start with /")
         precondition(maxBodySize > 0, "maxBodySize must be positive")
@@ -59,6 +63,10 @@ public struct MCPHTTPConfiguration: Sendable {
         self.authenticator = authenticator
         self.sseRetry = sseRetry
         self.ssePollAfter = ssePollAfter
+        self.httpSSE = httpSSE
+        if let httpSSE {
+            precondition(httpSSE.stream != httpSSE.messages && httpSSE.stream != path && httpSSE.messages != path, "the HTTP+SSE paths must differ from each other and from path")
+        }
     }
 
     /// Whether a request with this `Origin` header may proceed.
@@ -71,6 +79,22 @@ public struct MCPHTTPConfiguration: Sendable {
             if origin.hasPrefix(prefix + ":"), origin.dropFirst(prefix.count + 1).allSatisfy(\.isNumber) { return true }
         }
         return false
+    }
+}
+
+/// Where the 2024-11-05 HTTP+SSE transport is served: `GET stream` opens a session's stream, whose first event
+/// names `messages?sessionId=<id>` as the URL to POST the session's messages to.
+public struct HTTPSSEPaths: Sendable, Hashable {
+    /// The path of the stream (`GET`). Default `/sse`.
+    public var stream: String
+    /// The path messages are POSTed to. Default `/messages`.
+    public var messages: String
+
+    /// Creates the paths; both must start with `/`.
+    public init(stream: String = "/sse", messages: String = "/messages") {
+        precondition(stream.hasPrefix("/") && messages.hasPrefix("/"), "the HTTP+SSE paths must start with /")
+        self.stream = stream
+        self.messages = messages
     }
 }
 

@@ -44,12 +44,13 @@ public struct MCPHTTPEndpoint: Sendable {
         )
     }
 
-    /// Adds the MCP endpoint plus `/healthz` and `/readyz` to `router`.
+    /// Adds the MCP endpoint, the 2024-11-05 HTTP+SSE paths (unless turned off), `/healthz` and `/readyz` to `router`.
     public func addRoutes<Context: Hummingbird.RequestContext>(to router: Router<Context>) {
         let path = RouterPath(stringLiteral: configuration.path)
         router.post(path) { request, _ in try await self.handlePost(request) }
         router.get(path) { request, _ in try await self.handleGet(request) }
         router.delete(path) { request, _ in try await self.handleDelete(request) }
+        if let paths = configuration.httpSSE { addHTTPSSERoutes(paths, to: router) }
         router.get("/healthz") { _, _ in Self.text(.ok, "ok\n") }
         router.get("/readyz") { _, _ in
             switch await self.server.readiness() {
@@ -117,6 +118,11 @@ public struct MCPHTTPEndpoint: Sendable {
     /// Parses a POST body and describes the request for the runtime.
     @inline(never)
     func describePost(_ body: ByteBuffer, headers: HTTPFields, principal: Principal) -> Result<TransportRequest, Refusal> {
+        parseJSON(body).map { describe(.post($0), headers: headers, principal: principal) }
+    }
+
+    /// Parses a JSON body; a malformed one is refused with `400` and a parse error.
+    func parseJSON(_ body: ByteBuffer) -> Result<JSONValue, Refusal> {
         let parsed: Result<JSONValue, JSONParseError> = body.withUnsafeReadableBytes { buffer in
             do throws(JSONParseError) {
                 return .success(try JSONParser().parse(buffer))
@@ -124,12 +130,7 @@ public struct MCPHTTPEndpoint: Sendable {
                 return .failure(error)
             }
         }
-        switch parsed {
-        case .success(let value):
-            return .success(describe(.post(value), headers: headers, principal: principal))
-        case .failure(let error):
-            return .failure(Refusal(response: errorResponse(status: .badRequest, error: .parseError(error.description))))
-        }
+        return parsed.mapError { Refusal(response: errorResponse(status: .badRequest, error: .parseError($0.description))) }
     }
 
     /// The runtime's description of a request: the action, the caller, and the MCP headers read in one pass.

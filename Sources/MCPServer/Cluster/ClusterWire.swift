@@ -36,6 +36,9 @@ package enum ClusterWire {
         /// The claim that lets exactly one final response into a request stream: the owner's, or the `-32010` of a
         /// replica that found the owner dead. Value: ``Payload/claimant(replica:incarnation:)``, who writes it.
         package static func finalClaim(session id: String, stream: String) -> String { "mcp:{\(id)}:final:\(stream)" }
+        /// Who holds the SSE stream of a 2024-11-05 HTTP+SSE session, and whether it is closing; value
+        /// ``Payload/messageStreamOwner(replica:incarnation:closing:)``. Present while the stream is open.
+        package static func messageStreamOwner(_ id: String) -> String { "mcp:{\(id)}:sse" }
     }
 
     // MARK: Event-log streams (EventLog)
@@ -45,6 +48,10 @@ package enum ClusterWire {
         /// The log of one SSE stream of a session (a request's stream, key prefix `r`, or the standalone GET
         /// stream, key prefix `g`).
         package static func events(session id: String, stream: String) -> String { "mcp:{\(id)}:events:\(stream)" }
+        /// What the SSE stream of a 2024-11-05 HTTP+SSE session must write, appended by whichever replica handles
+        /// the session's POSTs and tailed by the replica that holds the stream: JSON-RPC messages, and the
+        /// ``Payload/MessageStreamMark`` entries that tell the holder which requests are in flight.
+        package static func messageStream(session id: String) -> String { "mcp:{\(id)}:sse-events" }
         /// Every notification for sessions' standalone streams (list changes, resource updates), logged before it is
         /// published, whether or not a stream is connected: a standalone stream is a per-session view of it, and its
         /// event positions are this log's. Entries are ``Payload/loggedNotification(channel:payload:)`` (an empty
@@ -147,6 +154,60 @@ package enum ClusterWire {
         package static func streamOwner(_ value: JSONValue) -> (replica: String, incarnation: String?, requestID: JSONRPCRequestID)? {
             guard case .string(let replica)? = value["r"], let raw = value["id"], let id = JSONRPCRequestID(json: raw) else { return nil }
             return (replica, value["i"]?.stringValue, id)
+        }
+
+        /// The value of ``Key/messageStreamOwner(_:)``: `{"r": <replica>, "i": <incarnation>}`, plus `"c": true` once
+        /// the stream is closing (its holder drains): a POST that reads it refuses its message.
+        package static func messageStreamOwner(replica: String, incarnation: String, closing: Bool = false) -> JSONValue {
+            var o: [String: JSONValue] = ["r": .string(replica), "i": .string(incarnation)]
+            if closing { o["c"] = true }
+            return .object(o)
+        }
+
+        /// The replica, incarnation and closing flag of a ``Key/messageStreamOwner(_:)`` value.
+        package static func messageStreamOwner(_ value: JSONValue) -> (replica: String, incarnation: String, closing: Bool)? {
+            guard case .string(let replica)? = value["r"], case .string(let incarnation)? = value["i"] else { return nil }
+            return (replica, incarnation, value["c"]?.boolValue ?? false)
+        }
+
+        /// An entry of ``Stream/messageStream(session:)`` that is not written to the client: `{"mcp.mark": <kind>, …}`.
+        package enum MessageStreamMark: Sendable, Equatable {
+            /// A request was accepted on `replica` (run `incarnation`), which will append its response.
+            case accepted(JSONRPCRequestID, replica: String, incarnation: String)
+            /// A request ended without a response (cancelled, or refused after it was marked).
+            case done(JSONRPCRequestID)
+            /// The holder is closing the stream: requests marked after this entry were refused.
+            case closing
+
+            /// The entry.
+            package var data: [UInt8] {
+                switch self {
+                case .accepted(let id, let replica, let incarnation):
+                    JSONWriter.encode(["mcp.mark": "accepted", "id": id.json, "r": .string(replica), "i": .string(incarnation)])
+                case .done(let id):
+                    JSONWriter.encode(["mcp.mark": "done", "id": id.json])
+                case .closing:
+                    JSONWriter.encode(["mcp.mark": "closing"])
+                }
+            }
+
+            /// The mark an entry holds; `nil` for a JSON-RPC message.
+            package init?(_ value: JSONValue) {
+                guard case .string(let kind)? = value["mcp.mark"] else { return nil }
+                switch kind {
+                case "accepted":
+                    guard let raw = value["id"], let id = JSONRPCRequestID(json: raw), case .string(let r)? = value["r"], case .string(let i)? = value["i"]
+                    else { return nil }
+                    self = .accepted(id, replica: r, incarnation: i)
+                case "done":
+                    guard let raw = value["id"], let id = JSONRPCRequestID(json: raw) else { return nil }
+                    self = .done(id)
+                case "closing":
+                    self = .closing
+                default:
+                    return nil
+                }
+            }
         }
 
         /// An entry of ``Stream/notifications``: the bus message it was published as, `{"c": channel, "d": payload}`.

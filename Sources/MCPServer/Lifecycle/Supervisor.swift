@@ -54,10 +54,13 @@ package final class Supervisor: Sendable {
     /// Starts `job` at once, on the calling thread until its first suspension (`Task.immediate`), as work this replica
     /// owns: it outlives the request that started it, the drain waits for it, and the drain deadline cancels it. A
     /// job that finishes without suspending costs no thread hop.
-    /// - Returns: `false` if the server is not running or is draining; the caller then runs the work itself.
-    func start(_ job: @escaping @Sendable () async -> Void) -> Bool {
+    /// - Parameter whileDraining: start it even while draining (the drain deadline still cancels it), for work a
+    ///   client cannot be told to retry elsewhere.
+    /// - Returns: `false` if the server is not running or (unless `whileDraining`) is draining; the caller then
+    ///   runs the work itself, or refuses it.
+    func start(whileDraining: Bool = false, _ job: @escaping @Sendable () async -> Void) -> Bool {
         let id = jobState.withLock { s -> UInt64? in
-            guard s.running, !self.isDraining else { return nil }
+            guard s.running, whileDraining || !self.isDraining else { return nil }
             s.nextID += 1
             s.active += 1
             return s.nextID
@@ -79,6 +82,22 @@ package final class Supervisor: Sendable {
             }
         }
         return true
+    }
+
+    /// Holds the drain open, as a job does, for something that is not a task of its own (an HTTP+SSE stream that
+    /// waits, while draining, for its session's requests to answer); ``release()`` ends the hold.
+    /// - Returns: `false` if the server is not running, or is draining.
+    func hold() -> Bool {
+        jobState.withLock { s in
+            guard s.running, !self.isDraining else { return false }
+            s.active += 1
+            return true
+        }
+    }
+
+    /// Ends a hold that ``hold()`` took.
+    func release() {
+        jobState.withLock { $0.active -= 1 }
     }
 
     /// Cancels every job.

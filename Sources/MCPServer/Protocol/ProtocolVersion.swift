@@ -23,12 +23,18 @@ public struct ProtocolVersion: Sendable, Hashable, Comparable, CustomStringConve
     public static let v2025_06_18 = ProtocolVersion("2025-06-18")
     /// The first Streamable HTTP revision.
     public static let v2025_03_26 = ProtocolVersion("2025-03-26")
+    /// The first revision, served only over the HTTP+SSE transport (`GET /sse`, `POST /messages`).
+    public static let v2024_11_05 = ProtocolVersion("2024-11-05")
 
     /// The stateless revisions this runtime serves: every request carries its own metadata, with no session.
     public static let stateless: [ProtocolVersion] = [.v2026_07_28]
 
     /// The session-based revisions this runtime serves, newest first.
     public static let sessionBased: [ProtocolVersion] = [.v2025_11_25, .v2025_06_18, .v2025_03_26]
+
+    /// The revisions a session of the 2024-11-05 HTTP+SSE transport may negotiate, newest first: its own, and the
+    /// session-based ones (clients of that transport often ask for a newer revision).
+    public static let httpSSE: [ProtocolVersion] = sessionBased + [.v2024_11_05]
 }
 
 /// Names of the reserved `_meta` keys.

@@ -74,6 +74,7 @@ public final class MCPServer: Service, Sendable {
     let leases: Leases
     let sessions: Sessions
     let streams: SessionStreams
+    let messageStreams: MessageStreams
     let sealer: RequestStateSealer
     let handlerRuntime: HandlerRuntime
     let serverInfo: JSONValue
@@ -116,6 +117,10 @@ public final class MCPServer: Service, Sendable {
         self.streams = SessionStreams(
             backends: backends, sessions: sessions, supervisor: supervisor, leases: leases, notifier: notifier, logger: logger,
             lockTTL: .seconds(60), retention: configuration.eventRetention
+        )
+        self.messageStreams = MessageStreams(
+            backends: backends, sessions: sessions, supervisor: supervisor, leases: leases, notifier: notifier, relay: relay, logger: logger,
+            drainTimeout: configuration.drainTimeout
         )
         self.handlerRuntime = HandlerRuntime(
             backends: backends, sessions: sessions, supervisor: supervisor, notifier: notifier, replicaID: configuration.replicaID

@@ -31,34 +31,46 @@ extension MCPServer {
     /// ``initializeSession(_:)``, with the store's failure thrown rather than answered, so that a transport can
     /// answer `503` for it.
     func createSession(_ request: IncomingRequest) async throws -> (sessionID: String?, response: JSONValue) {
-        let params = request.params
-        guard case .string(let requested)? = params["protocolVersion"] else {
-            return (nil, JSONRPCMessage.errorResponse(id: request.id, error: .invalidParams("initialize needs a protocolVersion")).json)
+        let (version, clientCapabilities): (String, JSONValue)
+        switch negotiate(request.params, versions: Sessions.versions) {
+        case .success(let negotiated): (version, clientCapabilities) = negotiated
+        case .failure(let error): return (nil, JSONRPCMessage.errorResponse(id: request.id, error: error).json)
         }
-        var clientCapabilities: JSONValue = [:]
-        if let c = params["capabilities"] {
-            guard case .object = c else {
-                return (nil, JSONRPCMessage.errorResponse(id: request.id, error: .invalidParams("capabilities must be an object")).json)
-            }
-            clientCapabilities = c
-        }
-        let version = Sessions.versions.contains(requested) ? requested : Sessions.versions[0]
         let session = SessionState(
             protocolVersion: ProtocolVersion(version),
-            clientInfo: params["clientInfo"] ?? [:],
+            clientInfo: request.params["clientInfo"] ?? [:],
             clientCapabilities: clientCapabilities,
             principal: request.principal.id,
             createdAt: WallClock.system.millis()
         )
         let id = try await sessions.create(session)
+        logger.debug("session created", metadata: ["mcp.session": "\(id)", "mcp.version": "\(version)"])
+        return (id, initializeResponse(request.id, version: version))
+    }
+
+    /// The version an `initialize` gets (the one it asks for if it is among `versions`, newest first, or else the
+    /// newest) and the client's capabilities; an error for malformed params.
+    func negotiate(_ params: [String: JSONValue], versions: [String]) -> Result<(version: String, capabilities: JSONValue), JSONRPCError> {
+        guard case .string(let requested)? = params["protocolVersion"] else {
+            return .failure(.invalidParams("initialize needs a protocolVersion"))
+        }
+        var clientCapabilities: JSONValue = [:]
+        if let c = params["capabilities"] {
+            guard case .object = c else { return .failure(.invalidParams("capabilities must be an object")) }
+            clientCapabilities = c
+        }
+        return .success((versions.contains(requested) ? requested : versions[0], clientCapabilities))
+    }
+
+    /// The response to an `initialize` that negotiated `version`.
+    func initializeResponse(_ id: JSONRPCRequestID, version: String) -> JSONValue {
         var result: [String: JSONValue] = [
             "protocolVersion": .string(version),
             "capabilities": registry.capabilities(),
             "serverInfo": serverInfo,
         ]
         if let instructions = configuration.instructions { result["instructions"] = .string(instructions) }
-        logger.debug("session created", metadata: ["mcp.session": "\(id)", "mcp.version": "\(version)"])
-        return (id, ["jsonrpc": "2.0", "id": request.id.json, "result": .object(result)])
+        return ["jsonrpc": "2.0", "id": id.json, "result": .object(result)]
     }
 
     /// A session's state from the store; `nil` if it does not exist or has expired.

@@ -51,6 +51,10 @@ extension MCPServer {
                 guard try await sessions.resume(sessionID, principal: request.principal) != nil else { return .refusal(.sessionNotFound) }
                 try await deleteSession(sessionID)
                 return .done
+            case .openMessageStream(let messagesPath):
+                return try await messageStreams.open(principal: request.principal, messagesPath: messagesPath)
+            case .streamMessage(let body):
+                return try await messageReply(body, request)
             }
         } catch is CancellationError {
             throw CancellationError()
@@ -81,6 +85,10 @@ extension MCPServer {
         case openStream(sessionID: String, lastEventID: String?)
         /// End a session.
         case endSession(sessionID: String)
+        /// HTTP+SSE (2024-11-05): open a session and its stream.
+        case openMessageStream(messagesPath: String)
+        /// HTTP+SSE (2024-11-05): a message POSTed into a session.
+        case streamMessage(JSONValue)
     }
 
     /// Decides what a request is, with no I/O: the checks, the era and the method. Not inlined into
@@ -110,6 +118,11 @@ extension MCPServer {
         case .endSession:
             guard let sessionID = request.sessionID else { return .reply(.refusal(.badRequest(.invalidRequest("the Mcp-Session-Id header is required")))) }
             return .session(.endSession(sessionID: sessionID))
+        case .openMessageStream(let messagesPath):
+            return .session(.openMessageStream(messagesPath: messagesPath))
+        case .postMessage(let body):
+            guard request.sessionID != nil else { return .reply(.refusal(.badRequest(.invalidRequest("the sessionId query parameter is required")))) }
+            return .session(.streamMessage(body))
         }
     }
 
@@ -223,15 +236,9 @@ extension MCPServer {
             await handleSessionNotification(sessionID: sessionID, method: method, params: params)
             return .accepted
         case .response(let id, let result):
-            guard try await relay.route(session: sessionID, id: id, result: .success(result)) else {
-                return .refusal(.badRequest(.invalidRequest("no request with id \(id) is waiting: unknown or already answered")))
-            }
-            return .accepted
+            return try await routeAnswer(sessionID: sessionID, id: id, result: .success(result))
         case .errorResponse(let id, let error):
-            guard let id, try await relay.route(session: sessionID, id: id, result: .failure(error)) else {
-                return .refusal(.badRequest(.invalidRequest("no request with this id is waiting: unknown or already answered")))
-            }
-            return .accepted
+            return try await routeAnswer(sessionID: sessionID, id: id, result: .failure(error))
         case .request(let id, let method, let params):
             let call = IncomingRequest(id: id, method: method, params: params, principal: request.principal)
             switch method {
@@ -246,6 +253,16 @@ extension MCPServer {
                 return .message(response)
             }
         }
+    }
+
+    /// Routes a client's answer to a server-to-client request of a session: `202`, or `400` for an answer that is
+    /// unknown or already given.
+    func routeAnswer(sessionID: String, id: JSONRPCRequestID?, result: Result<JSONValue, JSONRPCError>) async throws -> TransportReply {
+        guard let id, try await relay.route(session: sessionID, id: id, result: result) else {
+            let which = id.map { "with id \($0) " } ?? "with this id "
+            return .refusal(.badRequest(.invalidRequest("no request \(which)is waiting: unknown or already answered")))
+        }
+        return .accepted
     }
 
     /// Runs a session's handler as work this replica owns (a disconnect is not a cancellation), and answers with

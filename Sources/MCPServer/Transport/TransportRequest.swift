@@ -18,6 +18,12 @@ package struct TransportRequest: Sendable {
         case openStream(lastEventID: String?)
         /// End the session.
         case endSession
+        /// HTTP+SSE (2024-11-05): open a new session and its stream, whose first event names `messagesPath` (with
+        /// `?sessionId=<id>`) as the URL to POST messages to.
+        case openMessageStream(messagesPath: String)
+        /// HTTP+SSE (2024-11-05): a POSTed message (or batch) of the session ``TransportRequest/sessionID`` names
+        /// (from the `sessionId` query parameter); its answers go out on the session's stream.
+        case postMessage(JSONValue)
     }
 
     /// What the client asks for.
