@@ -428,4 +428,49 @@ struct ReadinessTests {
             #expect(health.status == .ok)
         }
     }
+
+    @Test func httpSSEPostsAreCheckedAtTheEdge() async throws {
+        try await demoServer().withTestClient { client in
+            func post(_ query: String, _ body: String, contentType: String = "application/json") async throws -> (HTTPResponse.Status, JSONValue?) {
+                var headers = HTTPFields()
+                headers[.contentType] = contentType
+                let r = try await client.client.executeRequest(uri: "/messages" + query, method: .post, headers: headers, body: ByteBuffer(string: body))
+                return (r.status, try? JSONParser().parse(Array(buffer: r.body)))
+            }
+            let ping = #"{"jsonrpc":"2.0","id":1,"method":"ping"}"#
+            let missing = try await post("", ping)
+            #expect(missing.0 == .badRequest)
+            #expect(missing.1?["error"]?["code"] == -32600)
+            #expect(try await post("?sessionId=s1.nope.nope.nope", ping, contentType: "text/plain").0 == .unsupportedMediaType)
+            let malformed = try await post("?sessionId=s1.nope.nope.nope", "{nope")
+            #expect(malformed.0 == .badRequest)
+            #expect(malformed.1?["error"]?["code"] == -32700)
+            let unknown = try await post("?sessionId=s1.nope.nope.nope", ping)
+            #expect(unknown.0 == .notFound)
+            #expect(unknown.1?["error"]?["message"]?.stringValue?.contains("GET /sse") == true)
+            let large = try await post("?sessionId=s1.nope.nope.nope", String(repeating: " ", count: 4 * 1024 * 1024 + 1) + ping)
+            #expect(large.0 == .contentTooLarge)
+            var accept = HTTPFields()
+            accept[.accept] = "application/json"
+            #expect(try await client.client.executeRequest(uri: "/sse", method: .get, headers: accept, body: nil).status == .notAcceptable)
+        }
+    }
+
+    @Test func theHTTPSSETransportCanBeTurnedOff() async throws {
+        try await demoServer().withTestClient(configuration: MCPHTTPConfiguration(httpSSE: nil)) { client in
+            let r = try await client.client.executeRequest(uri: "/sse", method: .get, headers: [:], body: nil)
+            #expect(r.status == .notFound)
+        }
+    }
+
+    @Test func anHTTPSSEStreamNeedsTheStore() async throws {
+        var backends = Backends.inMemory()
+        backends.sessionStore = UnreachableStore()
+        let server = MCPServer(configuration: MCPServerConfiguration(name: "t", version: "1"), backends: backends)
+        try await server.withTestClient { client in
+            let r = try await client.client.executeRequest(uri: "/sse", method: .get, headers: [:], body: nil)
+            #expect(r.status == .serviceUnavailable)
+            #expect(r.headers[.retryAfter] == "1")
+        }
+    }
 }
