@@ -254,7 +254,7 @@ package struct MessageStreams: Sendable {
     func closeWhenDrained(session id: String, flight: InFlight) async {
         await supervisor.waitForDrain()
         guard !Task.isCancelled else { return }
-        let deadline = ContinuousClock.now + drainTimeout + .seconds(3)
+        let deadline = ContinuousClock.now + drainTimeout + .seconds(2)
         do {
             // The flag first, then the mark: a POST that marked its request after the mark reads the flag.
             _ = try await backends.sessionStore.set(
