@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 
 import anyio
-import mcp.types as types
 import pytest
-from mcp.shared.context import RequestContext
 
+from mcp1_callbacks import RecordingCallbacks
 from cluster_helpers import relayed_answers, upstream_names, wait_for_standalone_streams
 from test_legacy_mcp1_client import v1_session  # Tests/interop (on sys.path through conftest.py)
 from demo_contract import check_counter_subscription, text_of
@@ -22,39 +21,12 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_mcp1_client_through_nginx(cluster, connect):
-    questions: list[str] = []
-    logs: list[str] = []
-    updates: list[str] = []
-    progress: list[float] = []
-    got = anyio.Event()
-
-    async def elicit(ctx: RequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
-        questions.append(params.message)
-        return types.ElicitResult(action="accept", content={"answer": f"a{len(questions)}"})
-
-    async def sample(ctx: RequestContext, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
-        return types.CreateMessageResult(
-            role="assistant", model="cluster-model", content=types.TextContent(type="text", text="Short."), stopReason="endTurn"
-        )
-
-    async def roots(ctx: RequestContext) -> types.ListRootsResult:
-        return types.ListRootsResult(roots=[types.Root(uri="file:///tmp/project-a", name="a"), types.Root(uri="file:///srv/b")])
-
-    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
-        logs.append(params.level)
-
-    async def on_message(message) -> None:
-        if isinstance(message, types.ServerNotification) and isinstance(message.root, types.ResourceUpdatedNotification):
-            updates.append(str(message.root.params.uri))
-            got.set()
-
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append(value)
+    cb = RecordingCallbacks()
+    questions, logs, updates, progress, got, on_progress = cb.questions, cb.logs, cb.updates, cb.progress, cb.got, cb.on_progress
 
     mark = connect.wire.mark()
     async with v1_session(
-        connect, elicitation_callback=elicit, sampling_callback=sample, list_roots_callback=roots,
-        logging_callback=on_log, message_handler=on_message,
+        connect, **cb.session_kwargs()
     ) as s, v1_session(connect) as toucher:
         assert s.init.protocolVersion == "2025-11-25"
         assert text_of(await s.call_tool("echo", {"text": "héllo ✓"})) == "héllo ✓"
