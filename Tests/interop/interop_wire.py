@@ -802,16 +802,9 @@ class WireRecorder:
         if framing == "json" and ex.status != 200:
             self.violation(ex, f"result sent with HTTP {ex.status}, expected 200", msg)
         method = (request or {}).get("method") or ""
-        definition = LEGACY_RESULT_DEFS.get(method)
-        result = msg.get("result")
-        if definition is None:
-            self.violation(ex, f"result for unexpected request method {method!r}", msg)
-            definition = "Result"
-        self._schema(ex, definition, result, msg, version)
-        if not isinstance(result, dict):
+        definition, result = self._check_legacy_result(ex, msg, method, version, complain_unknown=True)
+        if result is None:
             return definition
-        if "resultType" in result:
-            self.violation(ex, "resultType (a 2026-07-28 member) in a legacy result", msg)
         params = (request or {}).get("params")
         params = params if isinstance(params, dict) else {}
         if method == "initialize":
@@ -823,6 +816,23 @@ class WireRecorder:
         elif sess is not None and method == "resources/unsubscribe":
             sess.subscriptions.discard(params.get("uri"))
         return definition
+
+    def _check_legacy_result(self, ex, msg, method: str, version: str, complain_unknown: bool) -> tuple[str, dict[str, Any] | None]:
+        """Validates a session-era result against the definition of the method it answers (`Result` for an unknown
+        one, a violation when `complain_unknown`); a 2026-07-28 `resultType` is a violation. Returns the definition
+        and the result when it is an object."""
+        definition = LEGACY_RESULT_DEFS.get(method)
+        result = msg.get("result")
+        if definition is None:
+            if complain_unknown:
+                self.violation(ex, f"result for unexpected request method {method!r}", msg)
+            definition = "Result"
+        self._schema(ex, definition, result, msg, version)
+        if not isinstance(result, dict):
+            return definition, None
+        if "resultType" in result:
+            self.violation(ex, "resultType (a 2026-07-28 member) in a legacy result", msg)
+        return definition, result
 
     def _legacy_session_started(self, ex: Exchange, result: dict[str, Any], params: dict[str, Any]) -> None:
         requested = params.get("protocolVersion")

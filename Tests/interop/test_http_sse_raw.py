@@ -40,7 +40,6 @@ import pytest
 from demo_contract import STATIC_RESOURCES, TOOLS
 from interop_wire import (
     LATEST_LEGACY,
-    LEGACY_RESULT_DEFS,
     LegacySession,
     Recorded,
     WireRecorder,
@@ -371,16 +370,9 @@ class HttpSseWire(WireRecorder):
             sess.server_capabilities = scaps if isinstance(scaps, dict) else {}
         envelope = "JSONRPCResultResponse" if v.has("JSONRPCResultResponse") else "JSONRPCResponse"
         self._schema(ex, envelope, msg, msg, version)
-        definition = LEGACY_RESULT_DEFS.get(method)
-        if definition is None:
-            if request is not None:
-                self.violation(ex, f"result for unexpected request method {method!r}", msg)
-            definition = "Result"
-        self._schema(ex, definition, result, msg, version)
-        if not isinstance(result, dict):
+        definition, result = self._check_legacy_result(ex, msg, method, version, complain_unknown=request is not None)
+        if result is None:
             return definition
-        if "resultType" in result:
-            self.violation(ex, "resultType (a 2026-07-28 member) in a result of this transport", msg)
         params = (request or {}).get("params")
         params = params if isinstance(params, dict) else {}
         if method == "logging/setLevel":
