@@ -79,7 +79,11 @@ final class Relay: Sendable {
             return deliver(session: session, id: id, result: result)
         }
         let claim = ClusterWire.Key.answerClaim(session: session, requestID: key)
-        guard try await backends.sessionStore.create(claim, value: true, ttl: answerClaimTTL) != nil else {
+        // The claim holds the answer too: a waiting handler whose replica missed the bus message (its subscription
+        // was reconnecting after a store outage) reads it from there.
+        let answer = ClusterWire.Payload.relayedAnswer(session: session, requestID: key, result: result)
+        guard try await backends.sessionStore.create(claim, value: .string(String(decoding: answer, as: UTF8.self)), ttl: answerClaimTTL) != nil
+        else {
             return false
         }
         if replica == replicaID {
@@ -110,6 +114,18 @@ final class Relay: Sendable {
             throw error
         }
         return true
+    }
+
+    /// Delivers an answer that another replica claimed for a handler waiting here, read from its claim in the store:
+    /// the fallback for a relayed answer the bus did not bring (published while this replica's subscription was
+    /// reconnecting).
+    /// - Returns: whether an answer was delivered.
+    func collectStoredAnswer(session: String, id: String) async throws -> Bool {
+        guard let stored = try await backends.sessionStore.get(ClusterWire.Key.answerClaim(session: session, requestID: id)),
+            case .string(let payload) = stored.value, let relayed = ClusterWire.Payload.relayed(Array(payload.utf8)),
+            relayed.session == session, let result = relayed.result
+        else { return false }
+        return deliver(session: session, id: .string(id), result: result)
     }
 
     // MARK: Cancellation

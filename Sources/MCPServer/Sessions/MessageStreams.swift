@@ -132,7 +132,15 @@ package struct MessageStreams: Sendable {
     /// request was already ended here (with `-32010`).
     func writeMessages(session id: String, flight: InFlight, events: EventStream.Continuation) async {
         let name = ClusterWire.Stream.messageStream(session: id)
-        await retrying("message log", session: id, endsWhenDone: true) { after in
+        let sessions = self.sessions
+        let log = backends.eventLog
+        // Picked up again after a failure only if the session and its log survived it: a store that restarted
+        // without persistence lost both, and a late write would make a new log whose positions start again.
+        let survived: (Position) async throws -> Bool = { after in
+            guard try await sessions.load(id) != nil else { return false }
+            return try await log.lastPosition(stream: name) >= after.value
+        }
+        await retrying("message log", session: id, endsWhenDone: true, survived: survived) { after in
             try await backends.eventLog.tail(stream: name, after: after.value) { entries in
                 for try await entry in entries {
                     after.value = entry.position
@@ -154,7 +162,13 @@ package struct MessageStreams: Sendable {
     /// subscribed to, list changes).
     func writeNotifications(session id: String, after start: UInt64, events: EventStream.Continuation) async {
         let sessions = self.sessions
-        await retrying("notification log", session: id, from: start, endsWhenDone: false) { after in
+        let log = backends.eventLog
+        // A log that the store lost starts again at 1: pick it up at its head, as a resume of a GET stream does.
+        let resync: (Position) async throws -> Bool = { after in
+            after.value = min(after.value, try await log.lastPosition(stream: ClusterWire.Stream.notifications))
+            return true
+        }
+        await retrying("notification log", session: id, from: start, endsWhenDone: false, survived: resync) { after in
             try await backends.eventLog.tail(stream: ClusterWire.Stream.notifications, after: after.value) { entries in
                 for try await entry in entries {
                     after.value = entry.position
@@ -172,15 +186,26 @@ package struct MessageStreams: Sendable {
     /// Runs `tail`, and runs it again after a failure (the store restarted, or is unreachable for a moment) from
     /// where it got to, until 30 seconds of failures with no progress; then gives up, which ends the stream. A tail
     /// that returns ends it too if `endsWhenDone`; otherwise it is run again.
+    /// Before it runs `tail` again after a failure, `survived` says whether what it tails is still there (and may move
+    /// the position); `false` ends the stream.
     func retrying(
-        _ what: String, session id: String, from start: UInt64 = 0, endsWhenDone: Bool, _ tail: (Position) async throws -> Void
+        _ what: String, session id: String, from start: UInt64 = 0, endsWhenDone: Bool,
+        survived: (Position) async throws -> Bool, _ tail: (Position) async throws -> Void
     ) async {
         let position = Position(start)
         var backoff = Duration.milliseconds(100)
         var failingSince: ContinuousClock.Instant?
+        var failed = false
         while !Task.isCancelled {
             let before = position.value
             do {
+                if failed {
+                    guard try await survived(position) else {
+                        logger.info("an HTTP+SSE stream's \(what) did not survive a store failure; ending it", metadata: ["mcp.session": "\(id)"])
+                        return
+                    }
+                    failed = false
+                }
                 try await tail(position)
                 if endsWhenDone { return }
                 failingSince = nil
@@ -195,6 +220,7 @@ package struct MessageStreams: Sendable {
                     logger.warning("an HTTP+SSE stream lost its \(what); ending it", metadata: ["mcp.session": "\(id)", "mcp.error": "\(error)"])
                     return
                 }
+                failed = true
                 logger.debug("an HTTP+SSE stream's \(what) failed; retrying", metadata: ["mcp.session": "\(id)", "mcp.error": "\(error)"])
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(2))
