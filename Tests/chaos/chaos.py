@@ -27,7 +27,7 @@ import anyio
 import cluster as cl
 import faults as fl
 import report
-from clients import SessionClient, Shared, StatelessClient, Toucher
+from clients import MessageStreamClient, SessionClient, Shared, StatelessClient, Toucher
 from plot import plot
 from record import Recorder
 
@@ -46,6 +46,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         + ", ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in SHORT.items()))
     p.add_argument("--backend", default="redis", help="the store: redis (default; a throwaway redis-server) or postgres://...")
     p.add_argument("--clients", type=int, default=12, help="concurrent clients, half session, half stateless (default 12)")
+    p.add_argument("--sse-clients", type=int, default=2,
+                   help="HTTP+SSE (2024-11-05) clients, besides --clients (default 2; 0: none)")
     p.add_argument("--replicas", type=int, default=3, help="replicas behind nginx (default 3)")
     p.add_argument("--duration", type=float, help=f"seconds of traffic per fault (default {LONG['duration']:.0f}, short {SHORT['duration']:.0f})")
     p.add_argument("--warmup", type=float, help="seconds of traffic before the fault")
@@ -135,7 +137,7 @@ def server_flags(args: argparse.Namespace, binary: str, notes: list[str]) -> lis
 async def progress(rec: Recorder, c: cl.Cluster, stop: anyio.Event) -> None:
     while not stop.is_set():
         await anyio.sleep(PROGRESS_EVERY)
-        calls = rec.calls
+        calls = report.main_calls(rec)
         ok = sum(1 for x in calls if x.outcome == "ok")
         e32010 = sum(1 for x in calls if report.is_32010(x))
         err = sum(1 for x in calls if x.outcome not in (None, "ok") and not report.is_32010(x))
@@ -145,8 +147,13 @@ async def progress(rec: Recorder, c: cl.Cluster, stop: anyio.Event) -> None:
         listens = sum(1 for e in rec.listens if e.t_ack is not None and e.t_end is None)
         gets = sum(1 for g in rec.gets if g.t_primed is not None and g.t_end is None and (not g.gaps or g.gaps[-1][1] is not None))
         reps = " ".join(r.id + ("" if r.running() else "(down)") for r in c.replicas)
+        sse = [x for x in rec.calls if x.kind == "sse"]
+        sse_text = "" if not sse else (
+            f"  sse ok {sum(1 for x in sse if x.outcome == 'ok')} -32010 {sum(1 for x in sse if report.is_32010(x))}"
+            f" lost {sum(1 for x in sse if x.outcome == 'lost_with_stream')} refused {sum(1 for x in sse if x.outcome == 'refused')}"
+            f" streams {sum(1 for m in rec.sse_streams if m.t_end is None)}")
         say(f"chaos [{rec.phase} {rec.now():5.1f}s] ok {ok}  -32010 {e32010}  errors {err}  transport {transport}  cuts {cuts}"
-            f"  in flight {rec.in_flight()}  listen open {listens}  GET open {gets}  replicas {reps}")
+            f"  in flight {rec.in_flight()}  listen open {listens}  GET open {gets}{sse_text}  replicas {reps}")
 
 
 async def traffic(args: argparse.Namespace, fault: str, c: cl.Cluster, redis: cl.Redis | None, rec: Recorder, rng: random.Random) -> dict[str, Any]:
@@ -155,6 +162,7 @@ async def traffic(args: argparse.Namespace, fault: str, c: cl.Cluster, redis: cl
     n_session = (args.clients + 1) // 2
     clients = [SessionClient(f"s{k + 1}", shared) for k in range(n_session)]
     clients += [StatelessClient(f"m{k + 1}", shared) for k in range(args.clients - n_session)]
+    clients += [MessageStreamClient(f"h{k + 1}", shared) for k in range(args.sse_clients)]
     ctx = fl.FaultContext(c, redis, rec, rng, args.warmup, args.duration, args.kill_every, args.store_down,
                           drain_wait=drain_wait(args))
     done = anyio.Event()
@@ -189,7 +197,8 @@ async def run_phase(args: argparse.Namespace, fault: str, run_dir: Path, binary:
     error = None
     end_state: dict[str, Any] = {"replicas": args.replicas, "alive": {}, "all_alive": False}
     t_phase = time.monotonic()
-    say(f"chaos: === {fault} === ({args.replicas} replicas, {args.clients} clients, {args.duration:.0f} s; logs in {pdir})")
+    say(f"chaos: === {fault} === ({args.replicas} replicas, {args.clients} clients + {args.sse_clients} HTTP+SSE, "
+        f"{args.duration:.0f} s; logs in {pdir})")
     try:
         backend = args.backend
         if args.backend == "redis":
@@ -290,10 +299,15 @@ def main(argv: list[str]) -> int:
     plot(phases, run_dir / "timeseries.png", title)
     if args.plot:
         plot(phases, args.plot, title)
+    sse_table = report.sse_table(phases)
     text = "\n".join([
         "", report.table(phases), "",
         f"(hung: no definite answer within {args.hang_timeout:.0f} s of being sent; listen/GET: expected/received/missed, "
         "(touches during a reconnect); p50/p99: successful tools/call, ms)", "",
+        *(["HTTP+SSE (2024-11-05) clients:", sse_table, "",
+           "(calls: initialize and tools/call requests; finals: answered on the stream, -32010 included; lost w/ stream: "
+           "the stream ended before the answer; refused: POST 404/503; POST errors: nginx 5xx or a reset; 202 w/o final: "
+           "accepted calls not answered on the stream)", ""] if sse_table else []),
         "criteria:", report.criteria_text(checks), "",
         *[f"finding: {f}" for f in report.findings(phases)],
         *[f"note: {n}" for n in notes],

@@ -8,6 +8,12 @@
 * `StatelessClient` (protocol 2026-07-28): echo, add and countdown, each re-issued when its stream is cut or it
   meets a transport error (or a 503 refusal), as the spec says; and a subscriptions/listen stream on demo://counter,
   opened again whenever it ends.
+* `MessageStreamClient` (the 2024-11-05 HTTP+SSE transport): GET /sse opens a session and its one stream;
+  initialize, notifications/initialized and the calls (echo, add, countdown with a progress token, ask) are POSTed
+  to the endpoint it names (202) by two workers (one back to back, one now and then), and answered on the stream,
+  where the elicitation of `ask` comes too (answered by a POST). The transport has no resumption: when the stream
+  ends, the calls still waiting are lost with it, and a POST refused with 404 means the session is over; either way
+  the client opens a new stream.
 * `Toucher`: a stateless `touch demo://counter` every `--touch-every` seconds, the notifications' source.
 
 Calls stop when `Shared.stop` is set; streams close when `Shared.streams_stop` is set.
@@ -24,7 +30,7 @@ import anyio.abc
 import httpx2
 
 from record import (ATTEMPT_CUT, ATTEMPT_FINAL, ATTEMPT_REFUSED, ATTEMPT_RETRY, ATTEMPT_TRANSPORT, Attempt, Call,
-                    GetStream, ListenEpisode, Recorder, Touch)
+                    GetStream, ListenEpisode, MessageStream, Recorder, Touch)
 from wire import (COUNTER_URI, STATELESS_META, Frame, answer_for, check_result, encode, error_code, initialize_msg,
                   is_event_stream, is_final_for, json_body, request, session_headers, sse_frames, stateless_headers,
                   tool_params, upstream_port)
@@ -436,6 +442,301 @@ class SessionClient:
             finally:
                 g.t_end = self.rec.now()
                 g.end = g.end or "closed"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# HTTP+SSE clients (2024-11-05)
+# --------------------------------------------------------------------------------------------------------------------
+
+SSE_OPEN_WAIT = 10.0      # seconds a new GET /sse has to deliver its endpoint event
+JSON_POST = {"content-type": "application/json"}
+
+
+@dataclass
+class _Pending:
+    """A request of an HTTP+SSE session, from its POST until its answer on the stream (or the stream's end)."""
+
+    call: Call
+    rpc_id: int
+    tool: str
+    arguments: dict[str, Any]
+    done: anyio.Event = field(default_factory=anyio.Event)  # its answer came, or the stream ended
+
+
+@dataclass
+class _MessageSession:
+    """One HTTP+SSE session: its stream (read by `MessageStreamClient._read`) and its requests by JSON-RPC id."""
+
+    index: int                   # in Recorder.sse_streams
+    record: MessageStream
+    post_url: str | None = None
+    endpoint: anyio.Event = field(default_factory=anyio.Event)  # the endpoint event came, or the stream ended
+    ended: anyio.Event = field(default_factory=anyio.Event)
+    gone: bool = False           # no new requests: a POST got 404, or the stream ended
+    next_id: int = 0
+    calls: dict[int, _Pending] = field(default_factory=dict)
+    by_token: dict[str, _Pending] = field(default_factory=dict)
+    by_question: dict[str, _Pending] = field(default_factory=dict)
+    answered: set[Any] = field(default_factory=set)
+    scope: anyio.CancelScope | None = None
+
+    def pending(self) -> list[_Pending]:
+        return [p for p in self.calls.values() if p.call.outcome is None]
+
+
+class MessageStreamClient:
+    """A client of the 2024-11-05 HTTP+SSE transport, through nginx: one connection holds the GET /sse stream, every
+    POST opens its own (`new_http`). A call is final when its response (or a -32010 error) arrives on the stream;
+    lost with the stream when the stream ended before it (the transport cannot resume); refused when its POST got
+    404 or 503; transport when its POST failed before a replica answered; hung when none of these happened within
+    the hang timeout. A POST refused with 404, or the stream's end, ends the session: the next calls go to a new one,
+    while the old stream is still read until it ends (a draining replica ends it once what it accepted has answered)."""
+
+    TOOLS = ("echo", "add", "countdown", "ask")
+
+    def __init__(self, name: str, shared: Shared) -> None:
+        self.name = name
+        self.s = shared
+        self.rec = shared.rec
+        self.stream_http = new_http()  # the long GET
+        self.http = new_http()         # the POSTs, a fresh connection each
+        self.base = shared.url.rsplit("/", 1)[0]  # nginx's origin (the shared url is its /mcp)
+        self._calls = 0
+        self._tg: anyio.abc.TaskGroup | None = None
+
+    async def run(self) -> None:
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                while not self.s.stop.is_set():
+                    sess = await self._open()
+                    if sess is None:
+                        await anyio.sleep(0.3)
+                        continue
+                    # Two workers: one calls back to back, the other now and then, so that calls sometimes overlap.
+                    # A call waiting for its answer holds only its worker: the other still meets a 404 when the
+                    # session is gone, and the next session starts without waiting for the first.
+                    tg.start_soon(self._worker, sess, True)
+                    tg.start_soon(self._worker, sess, False)
+                    while not (self.s.stop.is_set() or sess.gone):
+                        await anyio.sleep(0.05)
+                    if not self.s.stop.is_set():
+                        tg.start_soon(self._retire, sess)
+                await self.s.streams_stop.wait()
+                tg.cancel_scope.cancel()
+        finally:
+            await self.http.aclose()
+            await self.stream_http.aclose()
+
+    # -- the stream -----------------------------------------------------------------------------------------------------
+
+    async def _open(self) -> _MessageSession | None:
+        """GET /sse, then initialize and notifications/initialized; None when the session could not be set up (its
+        stream, if any, is closed)."""
+        ms = MessageStream(self.name, self.rec.now())
+        self.rec.sse_streams.append(ms)
+        sess = _MessageSession(len(self.rec.sse_streams) - 1, ms)
+        assert self._tg is not None
+        self._tg.start_soon(self._read, sess)
+        with anyio.move_on_after(SSE_OPEN_WAIT):
+            await sess.endpoint.wait()
+        if sess.post_url is None:
+            self._close(sess, f"no endpoint event within {SSE_OPEN_WAIT:.0f} s")
+            return None
+        init = await self._request(sess, "initialize", "", {})
+        if init.outcome != "ok":
+            self._close(sess, f"initialize: {init.outcome}")
+            return None
+        reply = await exchange(self.http, self.rec, "POST", sess.post_url, JSON_POST,
+                               encode({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        if reply.status != 202:
+            if reply.status == 404:
+                self._refused(sess)
+            self._close(sess, f"notifications/initialized: {reply.status or reply.error}")
+            return None
+        ms.initialized = True
+        return sess
+
+    def _close(self, sess: _MessageSession, why: str) -> None:
+        """The client closes the session's stream (a no-op when it has ended)."""
+        sess.gone = True
+        if not sess.ended.is_set():
+            sess.record.detail = why
+            if sess.scope is not None:
+                sess.scope.cancel()
+
+    def _refused(self, sess: _MessageSession) -> None:
+        sess.gone = True
+        if sess.record.t_refused is None:
+            sess.record.t_refused = self.rec.now()
+
+    async def _retire(self, sess: _MessageSession) -> None:
+        """A session left after a 404: its stream must end by itself once what it accepted has answered (a drain
+        closes it; a lost holder or session drops it). If it is still open `hang_timeout` s after that, the client
+        closes it, and says so in the record."""
+        if sess.ended.is_set() or sess.record.t_refused is None:
+            return
+        with anyio.move_on_after(self.s.hang_timeout + 1):
+            while sess.pending():
+                await anyio.sleep(0.05)
+        with anyio.move_on_after(self.s.hang_timeout):
+            await sess.ended.wait()
+            return
+        self._close(sess, f"still open {self.s.hang_timeout:.0f} s after a POST of its session got 404")
+
+    async def _read(self, sess: _MessageSession) -> None:
+        """Holds the GET /sse stream until it ends (or the client closes it), dispatching its events."""
+        ms = sess.record
+        with anyio.CancelScope() as scope:
+            sess.scope = scope
+            try:
+                async with self.stream_http.stream("GET", self.base + "/sse", headers={"accept": "text/event-stream"}) as r:
+                    ms.status = r.status_code
+                    ms.upstream = self.rec.replica_of_port(upstream_port(r))
+                    if r.status_code != 200 or not is_event_stream(r):
+                        ms.end = f"http {r.status_code}"
+                        ms.detail = str(json_body(await r.aread()))[:200]
+                        return
+                    try:
+                        async for frame in sse_frames(r):
+                            await self._on_frame(sess, frame)
+                        ms.end = "ended"
+                    except httpx2.RequestError as exc:
+                        ms.end = "broke"
+                        ms.detail = f"{type(exc).__name__}: {exc}"[:200]
+            except httpx2.RequestError as exc:
+                if not ms.end:
+                    ms.end = "transport"
+                    ms.detail = f"{type(exc).__name__}: {exc}"[:200]
+            finally:
+                ms.t_end = self.rec.now()
+                ms.end = ms.end or "closed"
+                sess.gone = True
+                sess.ended.set()
+                sess.endpoint.set()
+                for p in sess.calls.values():
+                    p.done.set()
+
+    async def _on_frame(self, sess: _MessageSession, frame: Frame) -> None:
+        if frame.event == "endpoint":
+            if sess.post_url is None:
+                path = frame.data.strip()
+                sess.post_url = path if path.startswith("http") else self.base + path
+                sess.record.t_endpoint = self.rec.now()
+                sess.record.session = path.partition("sessionId=")[2]
+                sess.endpoint.set()
+            return
+        msg = frame.message if frame.data else None
+        if not isinstance(msg, dict):
+            return
+        method = msg.get("method")
+        if method == "notifications/progress":
+            p = sess.by_token.get((msg.get("params") or {}).get("progressToken"))
+            if p is not None:
+                p.call.progress += 1
+        elif method == "elicitation/create" and "id" in msg:
+            assert self._tg is not None
+            self._tg.start_soon(self._answer, sess, msg)
+        elif method is None and "id" in msg and ("result" in msg or "error" in msg):
+            p = sess.calls.get(msg["id"])
+            if p is None:
+                sess.record.unknown_responses += 1
+                return
+            call = p.call
+            call.finals += 1
+            if call.outcome is None:
+                settle_final(self.rec, call, msg, p.tool, p.arguments)
+                if call.attempts:
+                    call.attempts[0].result = ATTEMPT_FINAL
+                p.done.set()
+            elif call.finals == 1:
+                call.late_answers += 1  # it had ended otherwise (refused, a failed POST, hung)
+
+    # -- requests -------------------------------------------------------------------------------------------------------
+
+    async def _worker(self, sess: _MessageSession, lead: bool) -> None:
+        while not (self.s.stop.is_set() or sess.gone):
+            if not lead:
+                await anyio.sleep(self.s.rng.uniform(0.3, 1.5))
+                if self.s.stop.is_set() or sess.gone:
+                    return
+            await self._tool_call(sess)
+            if lead:
+                await anyio.sleep(self.s.rng.uniform(0.02, 0.15))
+
+    async def _tool_call(self, sess: _MessageSession) -> None:
+        self._calls += 1
+        tool, arguments = pick_tool(self.s.rng, self.TOOLS, self._calls)
+        await self._request(sess, f"tools/call:{tool}", tool, arguments)
+
+    async def _request(self, sess: _MessageSession, method: str, tool: str, arguments: dict[str, Any]) -> Call:
+        """POSTs one request and waits for its answer on the stream; records what it got."""
+        rpc_id = sess.next_id
+        sess.next_id += 1
+        call = self.rec.call(self.name, "sse", method)
+        call.stream = sess.index
+        if tool == "countdown":
+            call.expected_progress = arguments["steps"]
+        sess.record.calls += 1
+        p = _Pending(call, rpc_id, tool, arguments)
+        sess.calls[rpc_id] = p
+        if tool:
+            token = f"{self.name}.{sess.index}.p{rpc_id}" if tool == "countdown" else None
+            msg = request(rpc_id, "tools/call", tool_params(tool, arguments, token))
+            if token is not None:
+                sess.by_token[token] = p
+            if tool == "ask":
+                sess.by_question[arguments["question"]] = p
+        else:
+            msg = initialize_msg(self.name)
+            msg["id"] = rpc_id
+        with anyio.move_on_after(self.s.hang_timeout):
+            attempt = call.attempt("post", call.t_sent)
+            assert sess.post_url is not None
+            reply = await exchange(self.http, self.rec, "POST", sess.post_url, JSON_POST, encode(msg), attempt=attempt)
+            if reply.status == 202:
+                await p.done.wait()
+                if call.outcome is None:  # the stream ended first
+                    attempt.result = ATTEMPT_CUT
+                    self.rec.finish(call, "lost_with_stream",
+                                    detail=f"the stream held by {sess.record.upstream} {sess.record.end} before the answer"
+                                    + (f" ({sess.record.detail})" if sess.record.detail else ""))
+            elif call.outcome is None:
+                settle_refusal(self.rec, call, attempt, reply)
+                if reply.status == 404:
+                    self._refused(sess)
+            else:
+                call.detail += f"; its POST got {reply.status or reply.error}"
+        if call.outcome is None:
+            self.rec.finish(call, "hung", detail=f"no answer within {self.s.hang_timeout:.0f} s (POST "
+                            + (f"{call.attempts[0].status}" if call.attempts and call.attempts[0].t_end is not None else "unanswered")
+                            + f", stream {sess.record.end or 'open'})")
+        return call
+
+    async def _answer(self, sess: _MessageSession, msg: dict[str, Any]) -> None:
+        """POSTs the answer to an elicitation/create (once; a transport error is retried)."""
+        request_id = msg["id"]
+        if request_id in sess.answered:
+            return
+        sess.answered.add(request_id)
+        question = (msg.get("params") or {}).get("message", "")
+        p = sess.by_question.get(question)
+        answer = {"jsonrpc": "2.0", "id": request_id, "result": {"action": "accept", "content": {"answer": answer_for(question)}}}
+        answers = self.rec.sse_answers
+        for _ in range(3):
+            answers["posted"] += 1
+            assert sess.post_url is not None
+            reply = await exchange(self.http, self.rec, "POST", sess.post_url, JSON_POST, encode(answer))
+            if p is not None:
+                p.call.server_requests.append(f"{request_id} -> {reply.status or reply.error} via {reply.upstream}")
+            if reply.status == 202:
+                answers["accepted"] += 1
+                return
+            if not is_transport_failure(reply):
+                answers["refused"] += 1
+                return
+            answers["retried"] += 1
+            await anyio.sleep(0.1)
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ definite answer:
     refused     an HTTP refusal from a replica (4xx/5xx with a JSON-RPC body; `status`, `retry_after`)
     transport   a 5xx from nginx or a reset before any byte of the response (never re-sent by a session client)
     lost        the stream was cut and the resume was refused for good (404): no answer will ever come
+    lost_with_stream  (HTTP+SSE) the session's one stream ended before the answer came: the transport has no
+                resumption, so the answer can never come (its documented limit when the stream's replica dies)
     bad_result  a final result that is not the one the demo contract promises
     hung        no definite answer within the hang bound
 """
@@ -59,6 +61,9 @@ class Call:
     progress: int = 0
     server_requests: list[str] = field(default_factory=list)  # "<s2c id> -> <answer's HTTP status> via <replica>"
     attempts: list[Attempt] = field(default_factory=list)
+    stream: int | None = None    # HTTP+SSE: the index of its session's stream in `Recorder.sse_streams`
+    late_answers: int = 0        # HTTP+SSE: answers that came after the call had ended otherwise (refused, hung, ...)
+    expected_progress: int | None = None  # HTTP+SSE countdown: its steps, one progress notification each
 
     def attempt(self, kind: str, t: float) -> Attempt:
         a = Attempt(kind, t)
@@ -96,6 +101,26 @@ class GetStream:
 
 
 @dataclass
+class MessageStream:
+    """One HTTP+SSE (2024-11-05) session: its GET /sse stream, from the GET to the stream's end. `upstream` is the
+    replica holding the stream (X-Upstream of the GET)."""
+
+    client: str
+    t_open: float
+    status: int | None = None
+    upstream: str | None = None
+    t_endpoint: float | None = None
+    session: str = ""
+    initialized: bool = False
+    t_end: float | None = None
+    end: str = ""                # "ended" (by the server), "broke" (a read error), "closed" (by the client; `detail`
+    detail: str = ""             # says why), "http <status>", "transport"
+    t_refused: float | None = None  # the first POST of the session refused with 404
+    calls: int = 0
+    unknown_responses: int = 0   # responses whose id no call of the session had
+
+
+@dataclass
 class Touch:
     t_sent: float
     t_done: float | None = None
@@ -124,6 +149,8 @@ class Recorder:
         self.events: list[Event] = []
         self.answers = {"posted": 0, "accepted": 0, "elsewhere": 0, "retried": 0, "refused": 0}
         self.reused_ids: list[str] = []  # server-to-client request ids a session saw twice (in different requests)
+        self.sse_streams: list[MessageStream] = []
+        self.sse_answers = {"posted": 0, "accepted": 0, "retried": 0, "refused": 0}
         self.port_to_replica: dict[int, str] = {}
 
     def now(self) -> float:
@@ -166,4 +193,5 @@ class Recorder:
             "gets": [asdict(x) for x in self.gets],
             "touches": [asdict(x) for x in self.touches],
             "events": [asdict(x) for x in self.events],
+            "sse_streams": [asdict(x) for x in self.sse_streams],
         }

@@ -10,6 +10,10 @@ count (a re-issued touch may have been published twice):
 * GET: a touch is expected on a session's standalone stream when it was sent after the subscription and the first
   priming event and answered before the stream closed: a resumed stream replays what it missed, so the touches raised
   while it was being re-opened (*during reconnect*, reported separately) are expected too.
+
+The HTTP+SSE (2024-11-05) clients' calls (kind "sse") have a table and criteria of their own (`sse_summary`,
+`sse_criteria`); the main table and the criteria of the other clients leave them out, except the checks on transport
+errors (kill) and on clear errors while the store is down, which judge every HTTP exchange.
 """
 
 from __future__ import annotations
@@ -34,6 +38,11 @@ def percentile(values: list[float], p: float) -> float | None:
 
 def is_32010(c: Call) -> bool:
     return c.outcome == "rpc_error" and c.error_code == REPLICA_STOPPED
+
+
+def main_calls(rec: Recorder) -> list[Call]:
+    """The calls of the session, stateless and touch clients (the HTTP+SSE ones are reported apart)."""
+    return [c for c in rec.calls if c.kind != "sse"]
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -166,7 +175,7 @@ def kill_analysis(rec: Recorder) -> dict[str, Any]:
 
 
 def summarize(rec: Recorder) -> dict[str, Any]:
-    calls = rec.calls
+    calls = main_calls(rec)
     attempts = [a for c in calls for a in c.attempts]
     ok_latency = [(c.t_final - c.t_sent) * 1000 for c in calls if c.outcome == "ok" and c.method.startswith("tools/call")]
     outcomes: dict[str, int] = {}
@@ -195,6 +204,7 @@ def summarize(rec: Recorder) -> dict[str, Any]:
         "latency_ms": {"p50": _r(percentile(ok_latency, 50)), "p99": _r(percentile(ok_latency, 99)), "n": len(ok_latency)},
         "notifications": {"listen": listen_accounting(rec), "get": get_accounting(rec), "touches": len(rec.touches),
                           "touches_ok": sum(1 for t in rec.touches if t.ok)},
+        "sse": sse_summary(rec),
     }
 
 
@@ -238,27 +248,29 @@ def criteria(fault: str, rec: Recorder, summary: dict[str, Any], facts: dict[str
     def check(name: str, passed: bool, detail: str) -> None:
         checks.append({"fault": fault, "name": name, "passed": bool(passed), "detail": detail})
 
-    hung = [c.call_id for c in rec.calls if c.outcome == "hung"]
-    dups = [c.call_id for c in rec.calls if c.finals > 1]
+    calls = main_calls(rec)
+    hung = [c.call_id for c in calls if c.outcome == "hung"]
+    dups = [c.call_id for c in calls if c.finals > 1]
     if fault in ("kill", "none"):
         ka = kill_analysis(rec)
         facts["analysis"] = ka
         check("0 hung requests", not hung, f"{len(hung)} hung {hung[:5]}")
         check("0 duplicated final responses", not dups, f"{len(dups)} duplicated {dups[:5]}")
-        lost = [c.call_id for c in rec.calls if c.outcome == "lost"]
+        lost = [c.call_id for c in calls if c.outcome == "lost"]
         check("0 silently lost requests", not lost, f"{len(lost)} lost {lost[:5]}")
         stray = ka["stray_transport_errors"]
         check("transport errors only for requests in flight on the killed replica", not stray,
-              f"{summary['transport_errors']} transport errors, {len(stray)} not explained by a kill {stray[:3]}")
+              f"{summary['transport_errors'] + summary['sse']['post_errors']} transport errors, "
+              f"{len(stray)} not explained by a kill {stray[:3]}")
         if fault == "kill":
             bad = [p for p in ka["primed_session_streams_cut"] if not p["ok"]]
             check("every primed session stream cut by a kill ends with -32010 replica_lost", not bad,
                   f"{len(ka['primed_session_streams_cut'])} cut, {len(bad)} without it {bad[:3]}")
         if fault == "none":
-            failed = [c.call_id for c in rec.calls if c.outcome != "ok"]
+            failed = [c.call_id for c in calls if c.outcome != "ok"]
             check("0 failed calls", not failed, f"{len(failed)} failed {failed[:5]}")
     elif fault == "roll":
-        failed = [f"{c.call_id} {c.method} {c.outcome}: {c.detail[:80]}" for c in rec.calls if c.outcome not in ("ok", "hung")]
+        failed = [f"{c.call_id} {c.method} {c.outcome}: {c.detail[:80]}" for c in calls if c.outcome not in ("ok", "hung")]
         check("0 failed calls (clients resume or re-issue)", not failed, f"{len(failed)} failed {failed[:3]}")
         check("0 hung requests", not hung, f"{len(hung)} hung {hung[:5]}")
         codes = {s["replica"]: s["exit_code"] for s in facts.get("steps", [])}
@@ -278,7 +290,193 @@ def criteria(fault: str, rec: Recorder, summary: dict[str, Any], facts: dict[str
         rs = facts.get("recovery_s")
         check(f"requests succeed again within {RECOVERY_BOUND:.0f} s of the store's return", rs is not None and rs <= RECOVERY_BOUND,
               f"recovered after {rs} s (per replica {facts.get('per_replica_s')})")
+    checks.extend(sse_criteria(fault, rec, summary["sse"]))
     return checks
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# HTTP+SSE clients (2024-11-05)
+# --------------------------------------------------------------------------------------------------------------------
+
+SSE_FINAL = ("ok", "rpc_error", "bad_result")  # outcomes that are an answer on the stream
+SSE_DROP_BEFORE_KILL = 0.25  # seconds a stream may seem to drop before the kill event is recorded (it is recorded first)
+SSE_DROP_AFTER_KILL = 3.0    # seconds after a kill within which the streams its replica held must have dropped
+
+
+def _sse_calls(rec: Recorder) -> list[Call]:
+    return [c for c in rec.calls if c.kind == "sse"]
+
+
+def _accepted_at(c: Call) -> float | None:
+    """When the call's POST got 202 (None: it did not)."""
+    a = c.attempts[0] if c.attempts else None
+    return a.t_end if a is not None and a.status == 202 else None
+
+
+def _holder_sigterm(rec: Recorder, c: Call) -> float | None:
+    """When the replica holding the call's stream was sent SIGTERM (roll), if it was while the stream was open."""
+    if c.stream is None:
+        return None
+    ms = rec.sse_streams[c.stream]
+    for e in rec.events:
+        if e.kind == "sigterm" and e.replica == ms.upstream and e.t >= ms.t_open and (ms.t_end is None or e.t <= ms.t_end):
+            return e.t
+    return None
+
+
+def _stream_drop_explained(rec: Recorder, c: Call) -> bool:
+    """Whether the stream the call was lost with dropped because its replica was killed."""
+    if c.stream is None:
+        return False
+    ms = rec.sse_streams[c.stream]
+    if ms.upstream is None or ms.t_end is None:
+        return False
+    return any(e.kind == "kill" and e.replica == ms.upstream
+               and ms.t_end - SSE_DROP_AFTER_KILL <= e.t <= ms.t_end + SSE_DROP_BEFORE_KILL for e in rec.events)
+
+
+def sse_summary(rec: Recorder) -> dict[str, Any]:
+    calls = _sse_calls(rec)
+    outcomes: dict[str, int] = {}
+    for c in calls:
+        outcomes[c.outcome or "none"] = outcomes.get(c.outcome or "none", 0) + 1
+    e32010 = [c for c in calls if is_32010(c)]
+    refused = [c for c in calls if c.outcome == "refused"]
+    accepted = [c for c in calls if _accepted_at(c) is not None]
+    unanswered = [c for c in accepted if c.outcome not in SSE_FINAL]
+    ok_latency = [(c.t_final - c.t_sent) * 1000 for c in calls if c.outcome == "ok" and c.method.startswith("tools/call")]
+    post_s = [a.t_end - a.t_start for c in calls for a in c.attempts if a.t_end is not None]
+    streams = rec.sse_streams
+    ends: dict[str, int] = {}
+    for ms in streams:
+        ends[ms.end or "open"] = ends.get(ms.end or "open", 0) + 1
+    short_progress = [c.call_id for c in calls if c.outcome == "ok" and c.expected_progress is not None
+                      and c.progress != c.expected_progress]
+    return {
+        "clients": len({c.client for c in calls}),
+        "sessions": len(streams),
+        "sessions_initialized": sum(1 for ms in streams if ms.initialized),
+        "stream_ends": ends,
+        "requests": len(calls),
+        "tool_calls": sum(1 for c in calls if c.method.startswith("tools/call")),
+        "finals": sum(1 for c in calls if c.outcome in SSE_FINAL),
+        "ok": outcomes.get("ok", 0),
+        "outcomes": outcomes,
+        "e32010": len(e32010),
+        "e32010_reasons": {r: sum(1 for c in e32010 if c.error_reason == r) for r in sorted({str(c.error_reason) for c in e32010})},
+        "lost_with_stream": outcomes.get("lost_with_stream", 0),
+        "refused": len(refused),
+        "refused_by_status": {st: sum(1 for c in refused if c.attempts and c.attempts[0].status == st)
+                              for st in sorted({c.attempts[0].status for c in refused if c.attempts and c.attempts[0].status})},
+        "post_errors": sum(1 for c in calls for a in c.attempts if a.result == ATTEMPT_TRANSPORT),
+        "hung": outcomes.get("hung", 0),
+        "duplicates": sum(1 for c in calls if c.finals > 1),
+        "other_errors": sum(1 for c in calls if c.outcome == "bad_result" or (c.outcome == "rpc_error" and not is_32010(c))),
+        "accepted": len(accepted),
+        "accepted_without_final": len(unanswered),
+        "accepted_without_final_calls": [
+            {"call": c.call_id, "method": c.method, "outcome": c.outcome, "accepted_t": round(_accepted_at(c) or 0, 3),
+             "stream": c.stream, "holder": rec.sse_streams[c.stream].upstream if c.stream is not None else None,
+             "holder_sigterm_t": _holder_sigterm(rec, c), "runner": c.attempts[0].upstream, "detail": c.detail[:160]}
+            for c in unanswered],
+        "late_answers": sum(c.late_answers for c in calls),
+        "unknown_responses": sum(ms.unknown_responses for ms in streams),
+        "streams_closed_by_client_after_404": [ms.session[:24] for ms in streams if "after a POST" in ms.detail],
+        "countdowns_missing_progress": short_progress,
+        "latency_ms": {"p50": _r(percentile(ok_latency, 50)), "p99": _r(percentile(ok_latency, 99)), "n": len(ok_latency)},
+        "post_max_s": round(max(post_s), 3) if post_s else None,
+        "elicitation_answers": dict(rec.sse_answers),
+    }
+
+
+def sse_criteria(fault: str, rec: Recorder, s: dict[str, Any]) -> list[dict[str, Any]]:
+    calls = _sse_calls(rec)
+    if not calls:
+        return []
+    checks: list[dict[str, Any]] = []
+
+    def check(name: str, passed: bool, detail: str) -> None:
+        checks.append({"fault": fault, "name": f"HTTP+SSE: {name}", "passed": bool(passed), "detail": detail})
+
+    hung = [f"{c.call_id} {c.method}: {c.detail[:100]}" for c in calls if c.outcome == "hung"]
+    dups = [f"{c.call_id} {c.method} ({c.finals} answers)" for c in calls if c.finals > 1]
+    check("0 hung calls", not hung, f"{len(hung)} hung of {len(calls)} {hung[:3]}")
+    check("0 duplicated answers", not dups, f"{len(dups)} duplicated {dups[:3]}")
+    if fault == "kill":
+        lost = [c for c in calls if c.outcome == "lost_with_stream"]
+        stray = [f"{c.call_id} stream {c.stream} held by {rec.sse_streams[c.stream].upstream if c.stream is not None else '?'}"
+                 f" ended {rec.sse_streams[c.stream].end if c.stream is not None else '?'}" for c in lost if not _stream_drop_explained(rec, c)]
+        check("calls are lost with their stream only when the stream's replica is killed", not stray,
+              f"{len(lost)} lost with their stream, {len(stray)} not explained by a kill {stray[:3]}")
+        kills = [e for e in rec.events if e.kind == "kill"]
+        bad = [f"{c.call_id}: {c.error_reason} {c.error_replica}" for c in calls if is_32010(c)
+               and not (c.error_reason == "replica_lost" and any(e.replica == c.error_replica and e.t <= (c.t_final or 0) for e in kills))]
+        check("every -32010 is replica_lost naming a replica killed before it", not bad,
+              f"{s['e32010']} -32010, {len(bad)} not {bad[:3]}")
+    elif fault == "roll":
+        un = s["accepted_without_final_calls"]
+        before = [u for u in un if u["holder_sigterm_t"] is None or u["accepted_t"] < u["holder_sigterm_t"]]
+        check("every call accepted (202) is answered on its stream: a drain loses no accepted request's answer", not un,
+              f"{s['accepted']} accepted, {len(un)} without an answer ({len(before)} accepted before their stream's "
+              f"replica got SIGTERM) {[(u['call'], u['outcome'], u['holder']) for u in un[:3]]}")
+    elif fault == "none":
+        failed = [f"{c.call_id} {c.method} {c.outcome}: {c.detail[:80]}" for c in calls if c.outcome != "ok"]
+        check("0 failed calls", not failed, f"{len(failed)} failed {failed[:3]}")
+    return checks
+
+
+def sse_table(phases: list[dict[str, Any]]) -> str:
+    head = ["fault", "sessions", "calls", "finals", "ok", "-32010", "lost w/ stream", "refused", "POST errors", "hung",
+            "dup", "202 w/o final", "p50 ms", "p99 ms", "max POST s"]
+    rows = [head]
+    for p in phases:
+        s = p["summary"].get("sse") or {}
+        if not s.get("requests"):
+            continue
+        refused = "/".join(f"{n}x{st}" for st, n in s["refused_by_status"].items())
+        rows.append([
+            p["fault"], s["sessions"], s["requests"], s["finals"], s["ok"], s["e32010"], s["lost_with_stream"],
+            f"{s['refused']}" + (f" ({refused})" if refused else ""), s["post_errors"], s["hung"], s["duplicates"],
+            s["accepted_without_final"], s["latency_ms"]["p50"], s["latency_ms"]["p99"], s["post_max_s"],
+        ])
+    if len(rows) == 1:
+        return ""
+    return _render(rows)
+
+
+def _render(rows: list[list[Any]]) -> str:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(str(v).rjust(w) if i else str(v).ljust(w) for i, (v, w) in enumerate(zip(r, widths))) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def sse_findings(p: dict[str, Any]) -> list[str]:
+    s = p["summary"].get("sse") or {}
+    if not s.get("requests"):
+        return []
+    out = []
+    f = p["fault"]
+    if s["late_answers"]:
+        out.append(f"[{f}] HTTP+SSE: {s['late_answers']} answer(s) came on the stream after the call had ended otherwise "
+                   "(a POST refused or failed, or hung)")
+    if s["unknown_responses"]:
+        out.append(f"[{f}] HTTP+SSE: {s['unknown_responses']} response(s) on a stream for an id no call of the session had")
+    if s["streams_closed_by_client_after_404"]:
+        out.append(f"[{f}] HTTP+SSE: {len(s['streams_closed_by_client_after_404'])} stream(s) still open long after their "
+                   f"session's POST got 404, closed by the client: {s['streams_closed_by_client_after_404'][:3]}")
+    if s["countdowns_missing_progress"]:
+        out.append(f"[{f}] HTTP+SSE: {len(s['countdowns_missing_progress'])} countdown(s) answered ok with a number of "
+                   f"progress notifications other than their steps: {s['countdowns_missing_progress'][:3]}")
+    if s["elicitation_answers"]["refused"]:
+        out.append(f"[{f}] HTTP+SSE: {s['elicitation_answers']['refused']} elicitation answer(s) refused")
+    if s["accepted_without_final"] and f != "roll":
+        by = {}
+        for u in s["accepted_without_final_calls"]:
+            by[u["outcome"]] = by.get(u["outcome"], 0) + 1
+        out.append(f"[{f}] HTTP+SSE: {s['accepted']} calls accepted (202), {s['accepted_without_final']} without an answer "
+                   f"on the stream: {by}")
+    return out
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -334,6 +532,7 @@ def findings(phases: list[dict[str, Any]]) -> list[str]:
             out.append(f"[{p['fault']}] replica logs over 16 MiB were trimmed: {p['end_state']['trimmed_logs']}")
         if s["elicitation_answers"]["refused"]:
             out.append(f"[{p['fault']}] {s['elicitation_answers']['refused']} elicitation answer(s) refused")
+        out.extend(sse_findings(p))
     return out
 
 
