@@ -13,10 +13,12 @@ import Testing
 /// `-32010`; a drain waits for the requests in flight and refuses new ones.
 @Suite("HTTP+SSE streams", .timeLimit(.minutes(1)))
 struct MessageStreamsTests {
-    static func replica(_ name: String, _ backends: Backends) async throws -> MCPServer {
+    /// A replica whose lease is renewed once: it lives `lease` unless the replica runs (tests that judge no replica dead
+    /// keep the default, longer than they run).
+    static func replica(_ name: String, _ backends: Backends, lease: Duration = .seconds(30)) async throws -> MCPServer {
         let server = MCPServer(
             configuration: MCPServerConfiguration(
-                name: "t", version: "1", replicaID: name + "-" + SessionStreamsTests.unique(), replicaLease: .milliseconds(600)
+                name: "t", version: "1", replicaID: name + "-" + SessionStreamsTests.unique(), replicaLease: lease
             ),
             backends: backends
         )
@@ -105,7 +107,8 @@ struct MessageStreamsTests {
     @Test(arguments: StoreKind.available)
     func aRequestOfAStoppedReplicaEndsWithOneReplicaLostError(_ kind: StoreKind) async throws {
         try await kind.withBackends { backends in
-            let a = try await Self.replica("a", backends)
+            // A short lease: a judges others only once its own has held for a whole period.
+            let a = try await Self.replica("a", backends, lease: .milliseconds(600))
             try await CrossReplicaRelays.running([a]) {
                 let (stream, session) = try await Self.open(a)
                 let log = ClusterWire.Stream.messageStream(session: session)

@@ -73,8 +73,12 @@ struct RedisClientIntegrationTests {
 
     @Test func poolIsBoundedAndServesManyTasks() async throws {
         let key = TestRedis.prefix()
-        try await TestRedis.withClient { client async throws in
-            let clientCountBefore = try await Self.clientCount(client)
+        // A client name of its own: other suites' clients connect and disconnect on the same server meanwhile.
+        var configuration = TestRedis.configuration()
+        let name = "mcp-redis-pool-test-" + String(UInt32.random(in: 0 ... .max), radix: 36)
+        configuration.clientName = name
+        try await TestRedis.withClient(configuration) { client async throws in
+            let clientCountBefore = try await Self.clientCount(client, named: name)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<50 {
                     group.addTask {
@@ -88,13 +92,13 @@ struct RedisClientIntegrationTests {
             }
             #expect(try await client.execute(RESPCommand("GET", .string(key))).int64 == 50)
             try await client.execute(RESPCommand("DEL", .string(key)))
-            #expect(try await Self.clientCount(client) - clientCountBefore <= 4)
+            #expect(try await Self.clientCount(client, named: name) - clientCountBefore <= 4)
         }
     }
 
-    static func clientCount(_ client: RedisClient) async throws -> Int {
+    static func clientCount(_ client: RedisClient, named name: String = "mcp-redis-tests") async throws -> Int {
         let list = try await client.execute(RESPCommand("CLIENT", "LIST")).string ?? ""
-        return list.split(separator: "\n").filter { $0.contains("name=mcp-redis-tests") }.count
+        return list.split(separator: "\n").filter { $0.split(separator: " ").contains(Substring("name=" + name)) }.count
     }
 
     @Test func pubSubAcrossTwoClients() async throws {
