@@ -26,6 +26,9 @@ let package = Package(
         .library(name: "MCPDemo", targets: ["MCPDemo"]),
         // The Redis backends and their RESP3 client on SwiftNIO.
         .library(name: "MCPServerRedis", targets: ["MCPServerRedis"]),
+        // OAuth 2.1 resource server: JWT access tokens verified against a JWKS (a file, or a URL), on jwt-kit and
+        // async-http-client; a product of its own, so servers without it do not build them.
+        .library(name: "MCPServerAuth", targets: ["MCPServerAuth"]),
         .executable(name: "mcp-demo-server", targets: ["MCPDemoServerCLI"]),
     ],
     dependencies: [
@@ -35,6 +38,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         .target(
@@ -79,6 +84,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "MCPServerAuth",
+            dependencies: [
+                "MCPServer",
+                "MCPServerHTTP",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "MCPDemo",
             dependencies: ["MCPServer"],
             swiftSettings: swiftSettings
@@ -90,6 +107,7 @@ let package = Package(
                 "MCPServer",
                 "MCPServerHTTP",
                 "MCPServerRedis",
+                "MCPServerAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -120,6 +138,21 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MCPServerAuthTests",
+            dependencies: [
+                "MCPServer",
+                "MCPServerHTTP",
+                "MCPServerAuth",
+                "MCPServerTesting",
+                "MCPDemo",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

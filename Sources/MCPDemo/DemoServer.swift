@@ -16,6 +16,9 @@ public enum DemoServer {
     static let counterKey = "demo:counter"
 
     /// Registers everything on `server`.
+    /// The scope `touch` needs when authorization is on.
+    public static let writeScope = "demo:write"
+
     public static func register(on server: MCPServer) {
         registerTools(on: server)
         registerResources(on: server)
@@ -121,7 +124,9 @@ public enum DemoServer {
                 name: "touch",
                 description: "Announces that a resource changed (notifications/resources/updated).",
                 inputSchema: ["type": "object", "properties": ["uri": ["type": "string"]], "required": ["uri"]]
-            )
+            ),
+            // With authorization on, only callers granted demo:write may touch.
+            scopes: [writeScope]
         ) { arguments, context in
             let uri = arguments["uri"]?.stringValue ?? ""
             if uri == counterURI { try await incrementCounter(context.store) }

@@ -8,6 +8,7 @@ import Hummingbird
 import Logging
 import MCPDemo
 import MCPServer
+import MCPServerAuth
 import MCPServerHTTP
 import MCPServerRedis
 import NIOCore
@@ -59,6 +60,27 @@ struct DemoServerCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("messages-path"), help: "The HTTP+SSE transport's message path (POST ?sessionId=...).")
     var messagesPath = "/messages"
+
+    @Option(name: .customLong("auth-jwks"), help: "Turns authorization on: the JSON Web Key Set of the token issuer, as a file path or an http(s) URL.")
+    var authJWKS: String?
+
+    @Option(name: .customLong("auth-issuer"), help: "With --auth-jwks: the expected iss of access tokens, also listed as the authorization server.")
+    var authIssuer: String?
+
+    @Option(
+        name: .customLong("auth-audience"),
+        help: "With --auth-jwks: this server's canonical resource URI, expected in aud and served as resource (default http://<host>:<port>/mcp)."
+    )
+    var authAudience: String?
+
+    @Option(name: .customLong("auth-scope"), help: "With --auth-jwks: a scope every MCP request needs; repeatable.")
+    var authScopes: [String] = []
+
+    @Option(
+        name: .customLong("auth-jwks-refresh-ms"),
+        help: "With --auth-jwks: a token naming an unknown key reloads the key set, at most once per this many ms."
+    )
+    var authJWKSRefreshMs = 60_000
 
     @Option(name: .customLong("client-request-timeout-ms"), help: "How long a handler waits for a legacy client's answer to a server-to-client request.")
     var clientRequestTimeoutMs = 60_000
@@ -130,6 +152,17 @@ struct DemoServerCommand: AsyncParsableCommand {
         guard !httpSSE || (ssePath != messagesPath && ssePath != "/mcp" && messagesPath != "/mcp") else {
             throw ValidationError("--sse-path and --messages-path must differ from each other and from /mcp")
         }
+        if authJWKS == nil {
+            guard authIssuer == nil, authAudience == nil, authScopes.isEmpty else {
+                throw ValidationError("--auth-issuer, --auth-audience and --auth-scope need --auth-jwks")
+            }
+        } else {
+            guard let authIssuer, !authIssuer.isEmpty else { throw ValidationError("--auth-jwks needs --auth-issuer") }
+            if let authAudience, !(authAudience.hasPrefix("https://") || authAudience.hasPrefix("http://")) {
+                throw ValidationError("--auth-audience must be an http(s) URI")
+            }
+            guard authJWKSRefreshMs >= 0 else { throw ValidationError("--auth-jwks-refresh-ms must not be negative") }
+        }
         guard clientRequestTimeoutMs > 0 else { throw ValidationError("--client-request-timeout-ms must be positive") }
         guard replicaLeaseMs >= 300 else { throw ValidationError("--replica-lease-ms must be at least 300") }
         guard drainDelayMs >= 0 else { throw ValidationError("--drain-delay-ms must not be negative") }
@@ -191,12 +224,33 @@ struct DemoServerCommand: AsyncParsableCommand {
             logger: logger
         )
         DemoServer.register(on: server)
+        var http = MCPHTTPConfiguration(
+            allowedOrigins: allowedOrigins,
+            ssePollAfter: ssePollAfterMs > 0 ? .milliseconds(ssePollAfterMs) : nil,
+            httpSSE: httpSSE ? HTTPSSEPaths(stream: ssePath, messages: messagesPath) : nil
+        )
+        if let authJWKS, let authIssuer {
+            let audience = authAudience ?? "http://\(host):\(port)/mcp"
+            let verifier = JWTVerifier(
+                configuration: JWTVerifier.Configuration(issuer: authIssuer, audience: audience),
+                jwks: JWKSSource(pathOrURL: authJWKS),
+                refreshInterval: .milliseconds(authJWKSRefreshMs)
+            )
+            do {
+                try await verifier.load()
+            } catch {
+                throw ValidationError("--auth-jwks \(authJWKS): \(error)")
+            }
+            http.authenticator = BearerAuthenticator(verifier: verifier, requiredScopes: authScopes)
+            var supported = authScopes
+            for scope in server.toolScopes where !supported.contains(scope) { supported.append(scope) }
+            http.resourceMetadata = ProtectedResourceMetadata(
+                resource: audience, authorizationServers: [authIssuer], scopesSupported: supported, requiredScopes: authScopes
+            )
+            logger.info("authorization on", metadata: ["mcp.auth.issuer": "\(authIssuer)", "mcp.auth.audience": "\(audience)"])
+        }
         let router = Router()
-        MCPHTTPEndpoint(server: server, configuration: MCPHTTPConfiguration(
-                allowedOrigins: allowedOrigins,
-                ssePollAfter: ssePollAfterMs > 0 ? .milliseconds(ssePollAfterMs) : nil,
-                httpSSE: httpSSE ? HTTPSSEPaths(stream: ssePath, messages: messagesPath) : nil
-            )).addRoutes(to: router)
+        MCPHTTPEndpoint(server: server, configuration: http).addRoutes(to: router)
         let app = Application(
             router: router,
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "mcp-demo-server"),

@@ -36,6 +36,9 @@ public struct MCPHTTPConfiguration: Sendable {
     /// The paths of the 2024-11-05 HTTP+SSE transport, served beside ``path``; `nil` turns the transport off.
     /// Default `/sse` and `/messages`.
     public var httpSSE: HTTPSSEPaths?
+    /// Protected resource metadata (RFC 9728), for an OAuth-protected server: served at its well-known paths and
+    /// named in every challenge. `nil` (the default) serves none.
+    public var resourceMetadata: ProtectedResourceMetadata?
 
     /// Creates a configuration.
     public init(
@@ -48,7 +51,8 @@ public struct MCPHTTPConfiguration: Sendable {
         authenticator: any MCPAuthenticator = AnonymousAuthenticator(),
         sseRetry: Duration = .seconds(1),
         ssePollAfter: Duration? = nil,
-        httpSSE: HTTPSSEPaths? = HTTPSSEPaths()
+        httpSSE: HTTPSSEPaths? = HTTPSSEPaths(),
+        resourceMetadata: ProtectedResourceMetadata? = nil
     ) {
         precondition(path.hasPrefix("/"), "path must start with /")
         precondition(maxBodySize > 0, "maxBodySize must be positive")
@@ -64,6 +68,7 @@ public struct MCPHTTPConfiguration: Sendable {
         self.sseRetry = sseRetry
         self.ssePollAfter = ssePollAfter
         self.httpSSE = httpSSE
+        self.resourceMetadata = resourceMetadata
         if let httpSSE {
             precondition(httpSSE.stream != httpSSE.messages && httpSSE.stream != path && httpSSE.messages != path, "the HTTP+SSE paths must differ from each other and from path")
         }
@@ -104,12 +109,41 @@ public protocol MCPAuthenticator: Sendable {
     func authenticate(headers: HTTPFields) async throws -> Principal
 }
 
-/// Refuses a request with `401 Unauthorized`.
+/// Refuses a request: `401 Unauthorized` with a `WWW-Authenticate: Bearer` challenge, or `400` / `403` as its
+/// ``Kind`` says.
 public struct MCPAuthenticationError: Error, Sendable {
+    /// What is wrong, which decides the status and the challenge's `error`.
+    public enum Kind: Sendable, Hashable {
+        /// No credentials: `401`, a challenge with no `error`.
+        case missingToken
+        /// A token that is malformed, forged, expired or not for this server: `401`, `error="invalid_token"`.
+        case invalidToken
+        /// A malformed `Authorization` header, or a token where none may be (the query string): `400`,
+        /// `error="invalid_request"`.
+        case invalidRequest
+        /// A valid token without the scopes listed: `403`, `error="insufficient_scope"`.
+        case insufficientScope([String])
+    }
+
     /// Why, safe to show to the client.
     public var message: String
+    /// What is wrong.
+    public var kind: Kind
+
     /// Creates an error.
-    public init(message: String = "authentication required") { self.message = message }
+    public init(message: String = "authentication required", kind: Kind = .missingToken) {
+        self.message = message
+        self.kind = kind
+    }
+
+    /// The HTTP status of the refusal.
+    var status: HTTPResponse.Status {
+        switch kind {
+        case .missingToken, .invalidToken: .unauthorized
+        case .invalidRequest: .badRequest
+        case .insufficientScope: .forbidden
+        }
+    }
 }
 
 /// Treats every caller as ``Principal/anonymous``.
@@ -128,7 +162,7 @@ public struct BearerTokenAuthenticator: MCPAuthenticator {
     public func authenticate(headers: HTTPFields) async throws -> Principal {
         guard let value = headers.fieldValue(.authorization), value.hasPrefix("Bearer "),
             let principal = tokens[String(value.dropFirst(7))]
-        else { throw MCPAuthenticationError(message: "a valid bearer token is required") }
+        else { throw MCPAuthenticationError(message: "a valid bearer token is required", kind: headers[.authorization] == nil ? .missingToken : .invalidToken) }
         return principal
     }
 }

@@ -31,6 +31,10 @@ extension MCPHTTPEndpoint {
         case .refusal(let refusal):
             var headers = HTTPFields()
             if let retryAfter = refusal.retryAfter { headers[.retryAfter] = "\(max(1, retryAfter.components.seconds))" }
+            if let scopes = refusal.requiredScopes {
+                let error = MCPAuthenticationError(message: refusal.error.message, kind: .insufficientScope(scopes))
+                headers[.wwwAuthenticate] = BearerChallenge.value(for: error, metadata: configuration.resourceMetadata)
+            }
             return json(status: HTTPResponse.Status(code: refusal.status), refusal.body, headers: headers)
         case .stream(let stream):
             return eventStream(stream, request: request)

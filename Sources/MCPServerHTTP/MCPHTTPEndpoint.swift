@@ -44,13 +44,19 @@ public struct MCPHTTPEndpoint: Sendable {
         )
     }
 
-    /// Adds the MCP endpoint, the 2024-11-05 HTTP+SSE paths (unless turned off), `/healthz` and `/readyz` to `router`.
+    /// Adds the MCP endpoint, the 2024-11-05 HTTP+SSE paths (unless turned off), the protected resource metadata (when
+    /// configured), `/healthz` and `/readyz` to `router`.
     public func addRoutes<Context: Hummingbird.RequestContext>(to router: Router<Context>) {
         let path = RouterPath(stringLiteral: configuration.path)
         router.post(path) { request, _ in try await self.handlePost(request) }
         router.get(path) { request, _ in try await self.handleGet(request) }
         router.delete(path) { request, _ in try await self.handleDelete(request) }
         if let paths = configuration.httpSSE { addHTTPSSERoutes(paths, to: router) }
+        if let metadata = configuration.resourceMetadata {
+            for documentPath in metadata.documentPaths {
+                router.get(RouterPath(stringLiteral: documentPath)) { _, _ in self.json(status: .ok, metadata.json) }
+            }
+        }
         router.get("/healthz") { _, _ in Self.text(.ok, "ok\n") }
         router.get("/readyz") { _, _ in
             switch await self.server.readiness() {
@@ -77,7 +83,7 @@ public struct MCPHTTPEndpoint: Sendable {
     func handlePost(_ request: consuming Request) async throws -> Response {
         if let refusal = refusePostHeaders(request.headers) { return refusal }
         let principal: Principal
-        switch await authenticate(request.headers) {
+        switch await authenticate(request.headers, tokenInQuery: Self.hasQueryToken(request)) {
         case .success(let p): principal = p
         case .failure(let refusal): return refusal.response
         }
@@ -144,8 +150,12 @@ public struct MCPHTTPEndpoint: Sendable {
         var response: Response
     }
 
-    /// The caller, or the `401` (with `WWW-Authenticate: Bearer`) that refuses it: for every method.
-    func authenticate(_ headers: HTTPFields) async -> Result<Principal, Refusal> {
+    /// The caller, or the refusal (`401`, `400` or `403`, with its `WWW-Authenticate: Bearer` challenge): for every
+    /// method. A token in the query string is refused whatever the authenticator: tokens go in the header only.
+    func authenticate(_ headers: HTTPFields, tokenInQuery: Bool) async -> Result<Principal, Refusal> {
+        if tokenInQuery {
+            return .failure(unauthorized(MCPAuthenticationError(message: "access tokens are not accepted in the query string", kind: .invalidRequest)))
+        }
         do {
             return .success(try await configuration.authenticator.authenticate(headers: headers))
         } catch {
@@ -153,14 +163,19 @@ public struct MCPHTTPEndpoint: Sendable {
         }
     }
 
+    /// Whether the request carries an `access_token` in its query string.
+    static func hasQueryToken(_ request: Request) -> Bool {
+        request.uri.query != nil && request.uri.queryParameters["access_token"] != nil
+    }
+
     @inline(never)
     func unauthorized(_ error: any Error) -> Refusal {
+        let error = error as? MCPAuthenticationError ?? MCPAuthenticationError(message: "authentication failed", kind: .invalidToken)
         var extra = HTTPFields()
-        extra[.wwwAuthenticate] = "Bearer"
-        let message = (error as? MCPAuthenticationError)?.message ?? "authentication failed"
+        extra[.wwwAuthenticate] = BearerChallenge.value(for: error, metadata: configuration.resourceMetadata)
         return Refusal(response: errorResponse(
-            status: .unauthorized,
-            error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: message),
+            status: error.status,
+            error: JSONRPCError(code: JSONRPCError.invalidRequestCode, message: error.message),
             extraHeaders: extra
         ))
     }
@@ -234,7 +249,7 @@ public struct MCPHTTPEndpoint: Sendable {
             return errorResponse(status: .notAcceptable, error: .invalidRequest("Accept must list text/event-stream"))
         }
         let principal: Principal
-        switch await authenticate(headers) {
+        switch await authenticate(headers, tokenInQuery: Self.hasQueryToken(request)) {
         case .success(let p): principal = p
         case .failure(let refusal): return refusal.response
         }
@@ -248,7 +263,7 @@ public struct MCPHTTPEndpoint: Sendable {
         guard headers[.mcpSessionID] != nil else { return methodNotAllowed(request) }
         guard configuration.allows(origin: headers.fieldValue(.origin)) else { return forbiddenOrigin() }
         let principal: Principal
-        switch await authenticate(headers) {
+        switch await authenticate(headers, tokenInQuery: Self.hasQueryToken(request)) {
         case .success(let p): principal = p
         case .failure(let refusal): return refusal.response
         }

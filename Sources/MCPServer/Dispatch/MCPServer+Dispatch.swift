@@ -10,6 +10,15 @@ import Logging
 extension MCPServer {
     /// Runs one request of either generation: `session` is set for a session's request, `nil` for a stateless one.
     /// - Returns: the result, with the stateless fields (`resultType`, `serverInfo`, caching hints).
+    /// The `403` for a request whose caller lacks a scope it needs (a `tools/call` of a tool registered with
+    /// scopes), or `nil`.
+    func scopeRefusal(method: String, params: [String: JSONValue], principal: Principal, id: JSONRPCRequestID?) -> Refusal? {
+        guard method == "tools/call", principal.scopes != nil else { return nil }
+        let required = registry.scopes(ofTool: params["name"]?.stringValue ?? "")
+        let missing = principal.missingScopes(required)
+        return missing.isEmpty ? nil : .insufficientScope(required, missing: missing, id: id)
+    }
+
     func dispatch(_ request: IncomingRequest, meta: RequestMeta, sink: any MessageSink, session: SessionContext?) async throws -> JSONValue {
         let params = request.params
         switch request.method {
@@ -29,6 +38,10 @@ extension MCPServer {
         case "prompts/list":
             return try listResult("prompts", registry.promptList, cursor: params["cursor"])
         case "tools/call":
+            // The transports refuse this with 403 before dispatch; a batched call, which has no status of its own,
+            // gets the error here.
+            let missing = request.principal.missingScopes(registry.scopes(ofTool: params["name"]?.stringValue ?? ""))
+            guard missing.isEmpty else { throw JSONRPCError.insufficientScope(missing) }
             return try await callTool(request, meta: meta, sink: sink, session: session)
         case "resources/read":
             return try await readResource(request, meta: meta, sink: sink, session: session)

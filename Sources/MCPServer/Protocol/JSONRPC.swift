@@ -90,6 +90,12 @@ public struct JSONRPCError: Error, Sendable, Hashable, CustomStringConvertible {
         JSONRPCError(code: invalidRequestCode, message: "Invalid request: \(detail)")
     }
 
+    /// The error of a request whose caller lacks the OAuth scopes `missing` (HTTP `403` with an `insufficient_scope`
+    /// challenge).
+    public static func insufficientScope(_ missing: [String]) -> JSONRPCError {
+        JSONRPCError(code: invalidRequestCode, message: "Forbidden: insufficient scope; this request needs \(missing.joined(separator: " "))")
+    }
+
     /// A method-not-found error.
     public static func methodNotFound(_ method: String) -> JSONRPCError {
         JSONRPCError(code: methodNotFoundCode, message: "Method not found: \(method)")

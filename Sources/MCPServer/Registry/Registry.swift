@@ -16,6 +16,8 @@ final class Registry: Sendable {
         /// The tool's input and output schemas, read once at registration.
         var input: CompiledSchema
         var output: CompiledSchema?
+        /// The scopes a caller needs to call it.
+        var scopes: [String]
     }
 
     struct RegisteredResource {
@@ -53,10 +55,10 @@ final class Registry: Sendable {
 
     // MARK: Changes
 
-    func add(_ tool: Tool, handler: @escaping ToolHandler) {
+    func add(_ tool: Tool, scopes: [String] = [], handler: @escaping ToolHandler) {
         let entry = RegisteredTool(
             tool: tool, handler: handler, headerParameters: Self.headerParameters(of: tool.inputSchema),
-            input: CompiledSchema(tool.inputSchema), output: tool.outputSchema.map(CompiledSchema.init)
+            input: CompiledSchema(tool.inputSchema), output: tool.outputSchema.map(CompiledSchema.init), scopes: scopes
         )
         entries.withLock { r in
             if let i = r.toolIndex[tool.name] {
@@ -65,6 +67,19 @@ final class Registry: Sendable {
                 r.toolIndex[tool.name] = r.tools.count
                 r.tools.append(entry)
             }
+        }
+    }
+
+    /// The scopes a caller needs to call the tool `name` (none for an unknown tool: its call fails on its own).
+    func scopes(ofTool name: String) -> [String] {
+        entries.withLock { r in r.toolIndex[name].map { r.tools[$0].scopes } ?? [] }
+    }
+
+    /// Every scope some tool needs, in registration order.
+    func toolScopes() -> [String] {
+        entries.withLock { r in
+            var seen: Set<String> = []
+            return r.tools.flatMap(\.scopes).filter { seen.insert($0).inserted }
         }
     }
 

@@ -137,10 +137,19 @@ public final class MCPServer: Service, Sendable {
     // MARK: Registration
 
     /// Registers a tool. A tool of the same name is replaced.
-    public func registerTool(_ tool: Tool, handler: @escaping ToolHandler) {
-        registry.add(tool, handler: handler)
+    /// - Parameters:
+    ///   - tool: its definition.
+    ///   - scopes: the OAuth scopes a caller needs to call it. A caller whose ``Principal/scopes`` lack one gets `403`
+    ///     with an `insufficient_scope` challenge; a caller with no scope information (no authorization configured)
+    ///     is not checked.
+    ///   - handler: runs a call.
+    public func registerTool(_ tool: Tool, scopes: [String] = [], handler: @escaping ToolHandler) {
+        registry.add(tool, scopes: scopes, handler: handler)
         announceListChanged(.tools)
     }
+
+    /// Every scope a registered tool needs: for the `scopes_supported` of protected resource metadata.
+    public var toolScopes: [String] { registry.toolScopes() }
 
     /// Removes a tool and announces the change.
     public func removeTool(named name: String) {

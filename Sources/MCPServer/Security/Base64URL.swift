@@ -6,10 +6,10 @@
 import Foundation
 
 /// Base64url without padding (RFC 4648 §5).
-enum Base64URL {
+package enum Base64URL {
     private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
-    static func encode(_ bytes: some Collection<UInt8>) -> String {
+    package static func encode(_ bytes: some Collection<UInt8>) -> String {
         let input = Array(bytes)
         var out: [UInt8] = []
         out.reserveCapacity((input.count * 4 + 2) / 3)
@@ -38,7 +38,7 @@ enum Base64URL {
 
     /// Decodes base64url (no padding) strictly, on bytes: only the 64 alphabet characters, never a length that
     /// leaves a lone character, and no set bits after the last whole byte (one encoding per byte string).
-    static func decode(_ text: some StringProtocol) -> [UInt8]? {
+    package static func decode(_ text: some StringProtocol) -> [UInt8]? {
         let count = text.utf8.count
         if count % 4 == 1 { return nil }
         var out: [UInt8] = []

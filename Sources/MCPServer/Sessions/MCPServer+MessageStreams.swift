@@ -69,6 +69,7 @@ extension MCPServer {
         case .errorResponse(let id, let error):
             return try await routeAnswer(sessionID: sessionID, id: id, result: .failure(error))
         case .request(let id, let method, let params):
+            if let refusal = scopeRefusal(method: method, params: params, principal: principal, id: id) { return .refusal(refusal) }
             // Marked before the stream's state is read: see MessageStreams on draining.
             try await log.mark(.accepted(id, replica: configuration.replicaID, incarnation: leases.incarnation))
             guard try await messageStreamIsOpen(sessionID) else { return try await refuse([id], log: log) }

@@ -161,6 +161,7 @@ extension MCPServer {
             guard Self.statelessMethods.contains(method) else {
                 return .reply(.refusal(Refusal(status: 404, error: .methodNotFound(method), id: id)))
             }
+            if let refusal = scopeRefusal(method: method, params: params, principal: request.principal, id: id) { return .reply(.refusal(refusal)) }
             let call = IncomingRequest(id: id, method: method, params: params, principal: request.principal)
             switch method {
             case "subscriptions/listen":
@@ -240,6 +241,7 @@ extension MCPServer {
         case .errorResponse(let id, let error):
             return try await routeAnswer(sessionID: sessionID, id: id, result: .failure(error))
         case .request(let id, let method, let params):
+            if let refusal = scopeRefusal(method: method, params: params, principal: request.principal, id: id) { return .refusal(refusal) }
             let call = IncomingRequest(id: id, method: method, params: params, principal: request.principal)
             switch method {
             case "tools/call", "resources/read", "prompts/get":

@@ -29,13 +29,22 @@ package struct Refusal: Error, Sendable {
     package var id: JSONRPCRequestID?
     /// When the client may try again (`Retry-After`), for a refusal that is only temporary.
     package var retryAfter: Duration?
+    /// For a `403` of a caller that lacks scopes: the scopes the request needs, for the transport's
+    /// `insufficient_scope` challenge.
+    package var requiredScopes: [String]?
 
     /// Creates a refusal.
-    package init(status: Int, error: JSONRPCError, id: JSONRPCRequestID? = nil, retryAfter: Duration? = nil) {
+    package init(status: Int, error: JSONRPCError, id: JSONRPCRequestID? = nil, retryAfter: Duration? = nil, requiredScopes: [String]? = nil) {
         self.status = status
         self.error = error
         self.id = id
         self.retryAfter = retryAfter
+        self.requiredScopes = requiredScopes
+    }
+
+    /// `403`: the caller lacks scopes that `required` names.
+    package static func insufficientScope(_ required: [String], missing: [String], id: JSONRPCRequestID?) -> Refusal {
+        Refusal(status: 403, error: .insufficientScope(missing), id: id, requiredScopes: required)
     }
 
     /// The JSON-RPC error response that is the refusal's body.
