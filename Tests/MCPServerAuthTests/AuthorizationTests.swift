@@ -99,7 +99,8 @@ struct AuthorizationTests {
         let issuer = try await Self.issuer()
         let verifier = await issuer.verifier()
         let principal = try await verifier.verify(token: try await issuer.token(scope: "demo:write mcp"))
-        #expect(principal.id == "\(TestIssuer.issuer)|alice")
+        #expect(principal.id == "\(TestIssuer.issuer.utf8.count):\(TestIssuer.issuer)|alice")
+        #expect(principal.issuer == TestIssuer.issuer && principal.subject == "alice")
         #expect(principal.scopes == ["demo:write", "mcp"])
         // A refreshed token is the same caller.
         #expect(try await verifier.verify(token: try await issuer.token(expIn: 60)).id == principal.id)

@@ -14,6 +14,11 @@ test is stopped too.
 The tests import it to restart a replica in place (same port, other keys): `restart(state_dir, "r2",
 keys=[...])` stops the running process (SIGTERM, then SIGKILL after a grace period), starts the new one and
 waits until it is healthy.
+
+Tests that need replicas of their own (other flags, e.g. the authorization tests) call `up(...)` with another
+state dir (a subdirectory of the cluster's, so that `down` of the cluster's dir stops them too) and another
+`id_prefix` (replica ids must be unique on the shared backend), and put an nginx of their own in front of them
+with `start_nginx` / `stop_nginx`, which render nginx.conf.template exactly as run.sh does.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -165,7 +171,17 @@ def stop_pid(pid: int, grace: float = 15.0) -> bool:
     return False
 
 
-def up(state_dir: Path, binary: str, backend: str, replicas: int, keys: list[str], log_level: str, extra_args: list[str]) -> dict[str, Any]:
+def up(
+    state_dir: Path,
+    binary: str,
+    backend: str,
+    replicas: int,
+    keys: list[str],
+    log_level: str,
+    extra_args: list[str],
+    id_prefix: str = "r",
+) -> dict[str, Any]:
+    """Starts replicas <id_prefix>1 .. <id_prefix>N on free ports and waits until each is healthy."""
     state: dict[str, Any] = {
         "binary": binary,
         "backend": backend,
@@ -176,7 +192,7 @@ def up(state_dir: Path, binary: str, backend: str, replicas: int, keys: list[str
     for attempt in range(3):  # a probed port can be taken before the replica binds it
         ports = free_ports(replicas)
         state["replicas"] = [
-            {"id": f"r{k + 1}", "port": port, "keys": list(keys), "log": str(state_dir / f"r{k + 1}.log")}
+            {"id": f"{id_prefix}{k + 1}", "port": port, "keys": list(keys), "log": str(state_dir / f"{id_prefix}{k + 1}.log")}
             for k, port in enumerate(ports)
         ]
         pids = [_spawn(state_dir, state, r) for r in state["replicas"]]
@@ -196,7 +212,22 @@ def up(state_dir: Path, binary: str, backend: str, replicas: int, keys: list[str
 
 
 def down(state_dir: Path) -> None:
-    for pidfile in sorted(state_dir.glob("r*.pid")):
+    """Stops every replica of `state_dir` (those its replicas.json names, and any r*.pid), and those of the
+    subdirectories that hold a replicas.json of their own (replicas a test started), with their nginx."""
+    for sub in sorted(state_dir.glob("*/" + STATE_FILE)):
+        down(sub.parent)
+        try:
+            nginx_pid = int((sub.parent / "nginx.pid").read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if alive(nginx_pid):
+            stop_pid(nginx_pid, 5)
+    pidfiles = set(state_dir.glob("r*.pid"))
+    try:
+        pidfiles |= {state_dir / f"{r['id']}.pid" for r in load(state_dir)["replicas"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    for pidfile in sorted(pidfiles):
         try:
             pid = int(pidfile.read_text().strip())
         except (OSError, ValueError):
@@ -239,6 +270,69 @@ def restart(state_dir: Path, replica_id: str, keys: list[str] | None = None, gra
     info = stop(state_dir, replica_id, grace)
     info.update(start(state_dir, replica_id, keys))
     return info
+
+
+# --------------------------------------------------------------------------------------------------
+# nginx in front of replicas (what run.sh does, for tests that start replicas of their own)
+# --------------------------------------------------------------------------------------------------
+
+NGINX_TEMPLATE = Path(__file__).resolve().parent / "nginx.conf.template"
+
+
+def nginx_binary() -> str:
+    return shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def render_nginx_conf(state_dir: Path, port: int, upstream_ports: list[int], template: Path = NGINX_TEMPLATE) -> Path:
+    """Writes state_dir/nginx.conf from the template as run.sh does: @DIR@, @PORT@, and the @SERVERS@ line
+    replaced by one `server 127.0.0.1:P max_fails=0;` per upstream port."""
+    (state_dir / "nginx-tmp").mkdir(parents=True, exist_ok=True)
+    servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=0;" for p in upstream_ports)
+    lines = []
+    for line in template.read_text().splitlines():
+        line = line.replace("@DIR@", str(state_dir)).replace("@PORT@", str(port))
+        lines.append(servers if line == "@SERVERS@" else line)
+    conf = state_dir / "nginx.conf"
+    conf.write_text("\n".join(lines) + "\n")
+    return conf
+
+
+def start_nginx(state_dir: Path, upstream_ports: list[int], port: int | None = None, timeout: float = 10.0) -> tuple[subprocess.Popen, int]:
+    """Runs nginx in the foreground (a child of the caller), its config, pid file, logs and temp files in
+    state_dir, on `port` (default: a free one), round robin over `upstream_ports`; waits until its /healthz
+    answers through it. Returns (process, port). Stop it with `stop_nginx`."""
+    nginx = nginx_binary()
+    attempts = 1 if port is not None else 3  # a probed port can be taken before nginx binds it
+    last = ""
+    for _ in range(attempts):
+        p = port if port is not None else free_ports(1)[0]
+        conf = render_nginx_conf(state_dir, p, upstream_ports)
+        error_log = state_dir / "nginx-error.log"
+        base = [nginx, "-e", str(error_log), "-p", str(state_dir), "-c", str(conf), "-g", "daemon off;"]
+        check = subprocess.run(base[:1] + ["-t", "-q"] + base[1:], capture_output=True, text=True)
+        if check.returncode != 0:
+            raise RuntimeError(f"nginx -t failed for {conf}: {check.stderr.strip()}")
+        with error_log.open("ab") as err:
+            proc = subprocess.Popen(base, stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            if healthy(p, timeout=0.5):
+                return proc, p
+            time.sleep(0.05)
+        stop_nginx(proc)
+        last = f"nginx on port {p} did not start: {tail(str(error_log), 1500)}"
+    raise RuntimeError(last)
+
+
+def stop_nginx(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Fast shutdown (SIGTERM), SIGKILL after `timeout`."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
 
 
 def main() -> None:

@@ -1,13 +1,22 @@
-"""Helpers of the cluster suite on top of the interop suite's raw legacy helpers (Tests/interop/legacy_http.py)."""
+"""Helpers of the cluster suite on top of the interop suite's raw legacy helpers (Tests/interop/legacy_http.py), and
+the authorization tests' replicas (`AuthCluster`)."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 
+import cluster_ctl
 from legacy_http import RawSession, read_stats
 
 ELICIT = {"elicitation": {}}
@@ -99,3 +108,152 @@ def relayed_answers(cluster: Any, wire: Any, mark: Any) -> list[tuple[str, str]]
             if len(parts) >= 3 and parts[0] == "s2c" and served:
                 out.append((parts[1], served[0]))
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Replicas with authorization on (test_auth_replicas.py, test_mcp1_auth.py)
+# --------------------------------------------------------------------------------------------------
+
+MINT_TOKEN = Path(__file__).resolve().parents[2] / "scripts" / "mint-token"
+AUTH_ISSUER = "https://issuer.auth-test.example"
+AUTH_SCOPES = ("mcp:access", "mcp:tools")  # --auth-scope: every MCP request needs both
+WRITE_SCOPE = "demo:write"  # what the demo's `touch` needs
+
+
+@dataclass
+class AuthEndpoint:
+    """Something to aim a client at (one of the auth replicas, or their nginx), like conftest's Endpoint."""
+
+    name: str
+    port: int
+    log_path: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/mcp"
+
+    def __repr__(self) -> str:
+        return f"<{self.name} :{self.port}>"
+
+
+def mint(*args: str) -> str:
+    """Runs scripts/mint-token with `args`; its output, stripped."""
+    proc = subprocess.run([sys.executable, str(MINT_TOKEN), *args], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, f"mint-token {' '.join(args)} failed: {proc.stderr.strip()}"
+    return proc.stdout.strip()
+
+
+def resource_metadata_url(audience: str) -> str:
+    """RFC 9728's URL for a resource: the well-known path inserted between the host and the resource's path."""
+    parts = urlsplit(audience)
+    path = parts.path.rstrip("/")
+    return f"{parts.scheme}://{parts.netloc}/.well-known/oauth-protected-resource{path}"
+
+
+class AuthCluster:
+    """Replicas of the demo server with the resource server on (`--auth-jwks` ... ), sharing the cluster's
+    backend, with their own key ring, replica ids `<prefix>1..N`, a JWKS made by scripts/mint-token in
+    `state_dir/keys`, and (with `nginx=True`) an nginx of their own in front, rendered from nginx.conf.template
+    as run.sh renders it. The audience is the nginx URL's /mcp unless given."""
+
+    def __init__(
+        self,
+        cluster: Any,
+        state_dir: Path,
+        *,
+        id_prefix: str = "auth",
+        replicas: int | None = None,
+        nginx: bool = True,
+        scopes: tuple[str, ...] = AUTH_SCOPES,
+        refresh_ms: int | None = 200,
+        jwks: str | None = None,
+        audience: str | None = None,
+        issuer: str = AUTH_ISSUER,
+        backend: str | None = None,
+        key_dir: Path | None = None,
+    ) -> None:
+        self._ctl = cluster_ctl
+        self.state_dir = state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        base = cluster_ctl.load(cluster.state_dir)
+        self.binary = base["binary"]
+        self.backend = backend or base["backend"]
+        if replicas is None:  # as many as the cluster has (one with the in-memory backend: nothing to share)
+            replicas = len(base["replicas"]) if self.backend.startswith("redis") else 1
+        self.log_level = base["log_level"]
+        self.key_dir = key_dir or state_dir / "keys"
+        if not (self.key_dir / "jwks.json").exists():
+            mint("init", str(self.key_dir), "--kid", "k1")
+        self.issuer = issuer
+        self.scopes = tuple(scopes)
+        self.key = base64.b64encode(os.urandom(32)).decode()  # this cluster's own key ring
+        self.nginx_proc: subprocess.Popen | None = None
+        self.replicas: list[AuthEndpoint] = []
+        self.nginx: AuthEndpoint | None = None
+        self.jwks = jwks or str(self.key_dir / "jwks.json")
+        last: Exception | None = None
+        for _ in range(3):  # the nginx port is probed before the replicas (the audience names it)
+            nginx_port = cluster_ctl.free_ports(1)[0] if nginx else 0
+            self.audience = audience or f"http://127.0.0.1:{nginx_port}/mcp"
+            args = ["--auth-jwks", self.jwks, "--auth-issuer", issuer, "--auth-audience", self.audience]
+            for s in self.scopes:
+                args += ["--auth-scope", s]
+            if refresh_ms is not None:
+                args += ["--auth-jwks-refresh-ms", str(refresh_ms)]
+            self.args = args
+            state = cluster_ctl.up(state_dir, self.binary, self.backend, replicas, [self.key], self.log_level, args, id_prefix=id_prefix)
+            self.replicas = [AuthEndpoint(r["id"], r["port"], Path(r["log"])) for r in state["replicas"]]
+            if not nginx:
+                return
+            try:
+                self.nginx_proc, port = cluster_ctl.start_nginx(state_dir, [r.port for r in self.replicas], nginx_port)
+            except RuntimeError as exc:
+                last = exc
+                self.stop()
+                continue
+            self.nginx = AuthEndpoint("auth-nginx", port, state_dir / "nginx-error.log")
+            return
+        raise RuntimeError(f"could not start the auth cluster's nginx: {last}")
+
+    @property
+    def resource_metadata(self) -> str:
+        return resource_metadata_url(self.audience)
+
+    @property
+    def endpoints(self) -> list[AuthEndpoint]:
+        return self.replicas + ([self.nginx] if self.nginx else [])
+
+    def logs(self) -> list[Path]:
+        out = [r.log_path for r in self.replicas if r.log_path]
+        if self.nginx is not None:
+            out += [self.state_dir / "nginx-error.log", self.state_dir / "nginx-access.log"]
+        return out
+
+    def token(self, sub: str = "alice", *, scopes: tuple[str, ...] | list[str] | None = None, extra_scopes: tuple[str, ...] = (),
+              args: tuple[str, ...] = (), iss: str | None = None, aud: str | None = None, kid: str | None = "k1",
+              key_dir: Path | None = None) -> str:
+        """A token for `sub`: by default valid for this cluster, with every required scope (`scopes` replaces
+        them; `extra_scopes` adds some) as the `scope` claim, signed with key k1."""
+        granted = list(self.scopes if scopes is None else scopes) + list(extra_scopes)
+        cmd = ["token", str(key_dir or self.key_dir), "--iss", iss or self.issuer, "--aud", aud or self.audience, "--sub", sub]
+        if granted:
+            cmd += ["--scope", " ".join(granted)]
+        if kid is not None:
+            cmd += ["--kid", kid]
+        return mint(*cmd, *args)
+
+    def stop(self) -> None:
+        if self.nginx_proc is not None:
+            self._ctl.stop_nginx(self.nginx_proc)
+            self.nginx_proc = None
+        self._ctl.down(self.state_dir)
+        for pidfile in self.state_dir.glob("*.pid"):  # stopped: nothing for a later `down` to signal
+            pidfile.unlink(missing_ok=True)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}

@@ -26,10 +26,11 @@ public struct Principal: Sendable, Hashable, CustomStringConvertible {
         self.id = id
     }
 
-    /// Creates the principal of an access token: its identifier is the issuer and the subject, so two issuers'
-    /// subjects never collide and a refreshed token is the same caller.
+    /// Creates the principal of an access token: its identifier is the issuer and the subject
+    /// (`<length of issuer>:<issuer>|<subject>`, so no two pairs share one), so two issuers' subjects never collide
+    /// and a refreshed token is the same caller.
     public init(issuer: String, subject: String, clientID: String? = nil, scopes: Set<String>) {
-        self.id = "\(issuer)|\(subject)"
+        self.id = "\(issuer.utf8.count):\(issuer)|\(subject)"
         self.issuer = issuer
         self.subject = subject
         self.clientID = clientID
