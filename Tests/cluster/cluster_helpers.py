@@ -1,5 +1,5 @@
-"""Helpers of the cluster suite on top of the interop suite's raw legacy helpers (Tests/interop/legacy_http.py), and
-the authorization tests' replicas (`AuthCluster`)."""
+"""Helpers of the cluster suite on top of the interop suite's raw legacy helpers (Tests/interop/legacy_http.py):
+`Endpoint` (a replica or nginx), `pin`, ..., and the authorization tests' replicas (`AuthCluster`)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,23 @@ import anyio
 
 import cluster_ctl
 from legacy_http import RawSession, read_stats
+from loopback import LoopbackServer
 
 ELICIT = {"elicitation": {}}
 ALL_CLIENT_CAPS = {"elicitation": {}, "sampling": {}, "roots": {"listChanged": True}}
+
+
+@dataclass
+class Endpoint(LoopbackServer):
+    """Something to aim a client at: nginx or one replica (pinned by its port), of the cluster or of an
+    `AuthCluster`."""
+
+    name: str
+    port: int
+    log_path: Path | None = None
+
+    def __repr__(self) -> str:
+        return f"<{self.name} :{self.port}>"
 
 
 def pin(s: RawSession, endpoint: Any) -> RawSession:
@@ -120,26 +134,6 @@ AUTH_SCOPES = ("mcp:access", "mcp:tools")  # --auth-scope: every MCP request nee
 WRITE_SCOPE = "demo:write"  # what the demo's `touch` needs
 
 
-@dataclass
-class AuthEndpoint:
-    """Something to aim a client at (one of the auth replicas, or their nginx), like conftest's Endpoint."""
-
-    name: str
-    port: int
-    log_path: Path | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"{self.base_url}/mcp"
-
-    def __repr__(self) -> str:
-        return f"<{self.name} :{self.port}>"
-
-
 def mint(*args: str) -> str:
     """Runs scripts/mint-token with `args`; its output, stripped."""
     proc = subprocess.run([sys.executable, str(MINT_TOKEN), *args], capture_output=True, text=True, timeout=30)
@@ -192,8 +186,8 @@ class AuthCluster:
         self.scopes = tuple(scopes)
         self.key = base64.b64encode(os.urandom(32)).decode()  # this cluster's own key ring
         self.nginx_proc: subprocess.Popen | None = None
-        self.replicas: list[AuthEndpoint] = []
-        self.nginx: AuthEndpoint | None = None
+        self.replicas: list[Endpoint] = []
+        self.nginx: Endpoint | None = None
         self.jwks = jwks or str(self.key_dir / "jwks.json")
         last: Exception | None = None
         for _ in range(3):  # the nginx port is probed before the replicas (the audience names it)
@@ -206,7 +200,7 @@ class AuthCluster:
                 args += ["--auth-jwks-refresh-ms", str(refresh_ms)]
             self.args = args
             state = cluster_ctl.up(state_dir, self.binary, self.backend, replicas, [self.key], self.log_level, args, id_prefix=id_prefix)
-            self.replicas = [AuthEndpoint(r["id"], r["port"], Path(r["log"])) for r in state["replicas"]]
+            self.replicas = [Endpoint(r["id"], r["port"], Path(r["log"])) for r in state["replicas"]]
             if not nginx:
                 return
             try:
@@ -215,7 +209,7 @@ class AuthCluster:
                 last = exc
                 self.stop()
                 continue
-            self.nginx = AuthEndpoint("auth-nginx", port, state_dir / "nginx-error.log")
+            self.nginx = Endpoint("auth-nginx", port, state_dir / "nginx-error.log")
             return
         raise RuntimeError(f"could not start the auth cluster's nginx: {last}")
 
@@ -224,7 +218,7 @@ class AuthCluster:
         return resource_metadata_url(self.audience)
 
     @property
-    def endpoints(self) -> list[AuthEndpoint]:
+    def endpoints(self) -> list[Endpoint]:
         return self.replicas + ([self.nginx] if self.nginx else [])
 
     def logs(self) -> list[Path]:

@@ -10,6 +10,10 @@ key, behind a round-robin nginx with no affinity (all started by run.sh; see REA
   one replica. `connect(mode=...)` is an `mcp.Client` (mcp 2.x), `connect.http()` a raw httpx2 client,
   `connect.httpx()` an httpx one (mcp 1.x), all on the validating tee. At teardown the test fails on any schema
   or protocol violation in what the servers sent during it.
+* `sse_wire` (module): the module's HTTP+SSE recorder (the interop suite's `HttpSseWire`, what it validated
+  reported at the end of the module); `sse` (per test): the same recorder, `.http()` a raw httpx2 client on its
+  tee; at teardown the test fails on any violation in what the servers sent on HTTP+SSE during it.
+* `auth` (module): more replicas (as many as the cluster's) with authorization on and their own nginx (`cluster_helpers.AuthCluster`).
 
 The wire validator, the raw legacy helpers and the connector are imported from Tests/interop, not copied.
 A failing test gets every replica's log (and nginx's logs) written during it attached to its report.
@@ -25,7 +29,6 @@ import re
 import signal
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +42,9 @@ if str(INTEROP) not in sys.path:
     sys.path.append(str(INTEROP))
 
 import cluster_ctl  # noqa: E402
+from cluster_helpers import AuthCluster, Endpoint  # noqa: E402
 from interop_wire import MODERN, SchemaValidator, WireRecorder  # noqa: E402
+from test_http_sse_raw import HttpSseWire, report_validated, tee_http, wire_problems  # noqa: E402  (Tests/interop)
 
 
 def _load_interop_conftest():
@@ -73,26 +78,6 @@ def anyio_backend() -> str:
 # --------------------------------------------------------------------------------------------------
 # The cluster
 # --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Endpoint:
-    """Something to aim a client at: nginx or one replica (pinned by its port)."""
-
-    name: str
-    port: int
-    log_path: Path | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"{self.base_url}/mcp"
-
-    def __repr__(self) -> str:
-        return f"<{self.name} :{self.port}>"
 
 
 class Cluster:
@@ -229,6 +214,49 @@ def connect(cluster: Cluster, wire: WireRecorder):
         )
     if exchanges:
         assert validated > 0, "the test talked to the servers but no server message was schema-validated"
+
+
+class SseWire(HttpSseWire):
+    """A module's HTTP+SSE recorder (`HttpSseWire`, Tests/interop/test_http_sse_raw.py); `.http()` is a raw httpx2
+    client whose traffic goes through the validating tee into it."""
+
+    def http(self, **kw: Any):
+        return tee_http(self, **kw)
+
+
+@pytest.fixture(scope="module")
+def sse_wire(request: pytest.FixtureRequest, wire: WireRecorder):
+    recorder = SseWire(wire.validator, wire.schema_root)
+    yield recorder
+    report_validated(request, recorder, f"HTTP+SSE ({Path(request.module.__file__).name})")
+
+
+@pytest.fixture
+def sse(cluster: Cluster, sse_wire: SseWire):
+    mark = sse_wire.mark()
+    yield sse_wire
+    problems = wire_problems(sse_wire, mark)
+    if problems:
+        pytest.fail(problems, pytrace=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# Replicas with authorization on (test_auth_replicas.py, test_mcp1_auth.py)
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def auth(cluster: Cluster):
+    """The replicas with authorization on and their nginx (`cluster_helpers.AuthCluster`), stopped at the end of
+    the module. Their logs are attached to the report of a failing test, like the cluster's."""
+    ac = AuthCluster(cluster, cluster.state_dir / f"auth-v{MCP_MAJOR}", id_prefix=f"auth{MCP_MAJOR}r")
+    original = cluster.logs
+    cluster.logs = lambda: original() + ac.logs()
+    try:
+        yield ac
+    finally:
+        del cluster.logs
+        ac.stop()
 
 
 # --------------------------------------------------------------------------------------------------

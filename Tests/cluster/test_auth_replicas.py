@@ -55,13 +55,9 @@ from demo_contract import text_of  # Tests/interop (on sys.path through conftest
 from interop_wire import TeeTransport
 from legacy_http import initialize
 from test_http_sse_raw import (  # Tests/interop
-    HttpSseWire,
     echo,
-    make_tee_transport,
     mint_session_id,
-    report_validated,
     sse_session,
-    wire_problems,
 )
 
 pytestmark = [
@@ -77,45 +73,6 @@ NO_ID = object()  # the body of a refusal names no request: id absent or null
 # --------------------------------------------------------------------------------------------------
 # Fixtures
 # --------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def auth(cluster):
-    """The three auth replicas and their nginx (stopped at the end of the module). Their logs are attached to the
-    report of a failing test, like the cluster's."""
-    ac = AuthCluster(cluster, cluster.state_dir / "auth-v2", id_prefix="auth2r")
-    original = cluster.logs
-    cluster.logs = lambda: original() + ac.logs()
-    try:
-        yield ac
-    finally:
-        del cluster.logs
-        ac.stop()
-
-
-@pytest.fixture(scope="module")
-def sse_wire(request, wire):
-    recorder = HttpSseWire(wire.validator, wire.schema_root)
-    yield recorder
-    report_validated(request, recorder, "HTTP+SSE (test_auth_replicas.py)")
-
-
-class _Sse:
-    def __init__(self, wire: HttpSseWire) -> None:
-        self.wire = wire
-
-    def http(self, **kw: Any) -> httpx2.AsyncClient:
-        kw.setdefault("timeout", httpx2.Timeout(15.0, read=60.0))
-        return httpx2.AsyncClient(transport=make_tee_transport(httpx2)(self.wire), **kw)
-
-
-@pytest.fixture
-def sse(cluster, sse_wire):
-    mark = sse_wire.mark()
-    yield _Sse(sse_wire)
-    problems = wire_problems(sse_wire, mark)
-    if problems:
-        pytest.fail(problems, pytrace=False)
 
 
 def plain(**kw: Any) -> httpx2.AsyncClient:

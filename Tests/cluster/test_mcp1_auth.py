@@ -21,39 +21,11 @@ from mcp.client.sse import sse_client
 
 from cluster_helpers import WRITE_SCOPE, AuthCluster, bearer
 from demo_contract import text_of  # Tests/interop (on sys.path through conftest.py)
-from test_http_sse_raw import SSE_PATH, HttpSseWire, report_validated, wire_problems  # Tests/interop
+from test_http_sse_raw import SSE_PATH, HttpSseWire  # Tests/interop
 from test_legacy_mcp1_client import v1_session  # Tests/interop
 from test_mcp1_sse_via_nginx import tee_client_factory
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def auth(cluster):
-    ac = AuthCluster(cluster, cluster.state_dir / "auth-v1", id_prefix="auth1r")
-    original = cluster.logs
-    cluster.logs = lambda: original() + ac.logs()
-    try:
-        yield ac
-    finally:
-        del cluster.logs
-        ac.stop()
-
-
-@pytest.fixture(scope="module")
-def sse_wire(request, wire):
-    recorder = HttpSseWire(wire.validator, wire.schema_root)
-    yield recorder
-    report_validated(request, recorder, "HTTP+SSE (test_mcp1_auth.py)")
-
-
-@pytest.fixture
-def sse(cluster, sse_wire):
-    mark = sse_wire.mark()
-    yield sse_wire
-    problems = wire_problems(sse_wire, mark)
-    if problems:
-        pytest.fail(problems, pytrace=False)
 
 
 class BearerConnector:

@@ -37,29 +37,11 @@ from test_http_sse_raw import (
     HttpSseWire,
     make_tee_transport,
     refusal_problems,
-    report_validated,
-    wire_problems,
 )
 
 pytestmark = pytest.mark.anyio
 
 KILL_WAIT = 10.0  # seconds a request of a killed replica may take to end with -32010 (lease 5 s)
-
-
-@pytest.fixture(scope="module")
-def sse_wire(request, wire):
-    recorder = HttpSseWire(wire.validator, wire.schema_root)
-    yield recorder
-    report_validated(request, recorder, "HTTP+SSE (test_mcp1_sse_via_nginx.py)")
-
-
-@pytest.fixture
-def sse(cluster, sse_wire):
-    mark = sse_wire.mark()
-    yield sse_wire
-    problems = wire_problems(sse_wire, mark)
-    if problems:
-        pytest.fail(problems, pytrace=False)
 
 
 def tee_client_factory(wire: HttpSseWire):

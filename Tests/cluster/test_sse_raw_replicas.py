@@ -19,48 +19,20 @@ import cluster_ctl
 from test_http_sse_raw import (  # Tests/interop (on sys.path through conftest.py)
     EVIL_ORIGIN,
     GONE_WORDS,
-    HttpSseWire,
     bad_posts,
     check_bad_inputs,
     echo,
-    make_tee_transport,
     mint_session_id,
     open_sse,
     refusal_problems,
     sse_session,
     text_of,
     wait_gone,
-    report_validated,
-    wire_problems,
 )
 
 pytestmark = pytest.mark.anyio
 
 ALL_CAPS = {"elicitation": {}, "sampling": {}, "roots": {"listChanged": True}}
-
-
-@pytest.fixture(scope="module")
-def sse_wire(request, wire):
-    recorder = HttpSseWire(wire.validator, wire.schema_root)
-    yield recorder
-    report_validated(request, recorder, "HTTP+SSE (test_sse_raw_replicas.py)")
-
-
-class _Sse:
-    def __init__(self, wire: HttpSseWire) -> None:
-        self.wire = wire
-
-    def http(self) -> httpx2.AsyncClient:
-        return httpx2.AsyncClient(transport=make_tee_transport(httpx2)(self.wire), timeout=httpx2.Timeout(15.0, read=60.0))
-
-
-@pytest.fixture
-def sse(cluster, sse_wire):
-    mark = sse_wire.mark()
-    yield _Sse(sse_wire)
-    problems = wire_problems(sse_wire, mark)
-    if problems:
-        pytest.fail(problems, pytrace=False)
 
 
 def stats_of(msg: dict) -> dict:
@@ -134,7 +106,7 @@ async def test_sse_posts_on_each_replica_answered_on_the_stream_held_elsewhere(c
                 resp = await c.respond(req["id"], {"roots": [{"uri": f"file:///{r.name}"}]}, via=reps[(k + 2) % n])
                 assert resp.status_code == 202
                 assert text_of(await c.stream.response(call["id"])) == f"file:///{r.name}"
-    posted = {e.url.split("/messages")[0] for e in sse.wire.posts_of(c.sid)}
+    posted = {e.url.split("/messages")[0] for e in sse.posts_of(c.sid)}
     assert posted == {r.base_url for r in reps}, posted
 
 

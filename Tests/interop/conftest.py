@@ -39,6 +39,7 @@ import httpx2
 import pytest
 
 from interop_wire import MODERN, SchemaValidator, TeeTransport, WireRecorder
+from loopback import LoopbackServer
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
@@ -71,19 +72,11 @@ def anyio_backend() -> str:
 
 
 @dataclass
-class DemoServer:
+class DemoServer(LoopbackServer):
     proc: subprocess.Popen
     port: int
     log_path: Path
     binary: Path
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"{self.base_url}/mcp"
 
     def log_size(self) -> int:
         try:

@@ -816,16 +816,22 @@ def sse_wire(request, schema_validator):
     report_validated(request, wire, "HTTP+SSE (test_http_sse_raw.py)")
 
 
+def tee_http(wire: WireRecorder, **kw: Any):
+    """A raw httpx2 client whose traffic goes through the validating tee into `wire` (also used by the cluster
+    suite's HTTP+SSE tests)."""
+    import httpx2
+
+    kw.setdefault("timeout", httpx2.Timeout(15.0, read=60.0))
+    return httpx2.AsyncClient(transport=make_tee_transport(httpx2)(wire), **kw)
+
+
 class _Sse:
     def __init__(self, server: Any, wire: HttpSseWire) -> None:
         self.server = server
         self.wire = wire
 
     def http(self, **kw: Any):
-        import httpx2
-
-        kw.setdefault("timeout", httpx2.Timeout(15.0, read=60.0))
-        return httpx2.AsyncClient(transport=make_tee_transport(httpx2)(self.wire), **kw)
+        return tee_http(self.wire, **kw)
 
     def plain_http(self):
         """A client without the tee, for requests no MCP endpoint answers (a path that is not served)."""
