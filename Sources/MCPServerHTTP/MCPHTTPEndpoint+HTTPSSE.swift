@@ -26,7 +26,7 @@ extension MCPHTTPEndpoint {
             return errorResponse(status: .notAcceptable, error: .invalidRequest("Accept must list text/event-stream"))
         }
         let principal: Principal
-        switch await authenticate(headers, tokenInQuery: Self.hasQueryToken(request)) {
+        switch await authenticate(headers, tokenInQuery: Self.hasQueryToken(request.uri.query)) {
         case .success(let p): principal = p
         case .failure(let refusal): return refusal.response
         }
@@ -48,7 +48,7 @@ extension MCPHTTPEndpoint {
             return errorResponse(status: .badRequest, error: .invalidRequest("the sessionId query parameter is required"))
         }
         let principal: Principal
-        switch await authenticate(headers, tokenInQuery: Self.hasQueryToken(request)) {
+        switch await authenticate(headers, tokenInQuery: Self.hasQueryToken(request.uri.query)) {
         case .success(let p): principal = p
         case .failure(let refusal): return refusal.response
         }

@@ -83,7 +83,7 @@ public struct MCPHTTPEndpoint: Sendable {
     func handlePost(_ request: consuming Request) async throws -> Response {
         if let refusal = refusePostHeaders(request.headers) { return refusal }
         let principal: Principal
-        switch await authenticate(request.headers, tokenInQuery: Self.hasQueryToken(request)) {
+        switch await authenticate(request.headers, tokenInQuery: Self.hasQueryToken(request.uri.query)) {
         case .success(let p): principal = p
         case .failure(let refusal): return refusal.response
         }
@@ -163,9 +163,10 @@ public struct MCPHTTPEndpoint: Sendable {
         }
     }
 
-    /// Whether the request carries an `access_token` in its query string.
-    static func hasQueryToken(_ request: Request) -> Bool {
-        request.uri.query != nil && request.uri.queryParameters["access_token"] != nil
+    /// Whether a query string carries an `access_token` parameter.
+    static func hasQueryToken(_ query: String?) -> Bool {
+        guard let query else { return false }
+        return query.split(separator: "&").contains { $0 == "access_token" || $0.hasPrefix("access_token=") }
     }
 
     @inline(never)
@@ -249,7 +250,7 @@ public struct MCPHTTPEndpoint: Sendable {
             return errorResponse(status: .notAcceptable, error: .invalidRequest("Accept must list text/event-stream"))
         }
         let principal: Principal
-        switch await authenticate(headers, tokenInQuery: Self.hasQueryToken(request)) {
+        switch await authenticate(headers, tokenInQuery: Self.hasQueryToken(request.uri.query)) {
         case .success(let p): principal = p
         case .failure(let refusal): return refusal.response
         }
@@ -263,7 +264,7 @@ public struct MCPHTTPEndpoint: Sendable {
         guard headers[.mcpSessionID] != nil else { return methodNotAllowed(request) }
         guard configuration.allows(origin: headers.fieldValue(.origin)) else { return forbiddenOrigin() }
         let principal: Principal
-        switch await authenticate(headers, tokenInQuery: Self.hasQueryToken(request)) {
+        switch await authenticate(headers, tokenInQuery: Self.hasQueryToken(request.uri.query)) {
         case .success(let p): principal = p
         case .failure(let refusal): return refusal.response
         }
