@@ -40,8 +40,10 @@ extension MCPServer {
         case "tools/call":
             // The transports refuse this with 403 before dispatch; a batched call, which has no status of its own,
             // gets the error here.
-            let missing = request.principal.missingScopes(registry.scopes(ofTool: params["name"]?.stringValue ?? ""))
-            guard missing.isEmpty else { throw JSONRPCError.insufficientScope(missing) }
+            if request.principal.scopes != nil {
+                let missing = request.principal.missingScopes(registry.scopes(ofTool: params["name"]?.stringValue ?? ""))
+                guard missing.isEmpty else { throw JSONRPCError.insufficientScope(missing) }
+            }
             return try await callTool(request, meta: meta, sink: sink, session: session)
         case "resources/read":
             return try await readResource(request, meta: meta, sink: sink, session: session)
