@@ -142,23 +142,23 @@ enum BearerChallenge {
         }.joined(separator: ", ")
     }
 
-    /// The challenge of a refused request: its `error`, description and scopes, and the metadata's URL.
+    /// The challenge of a refused request, in the order the MCP authorization spec shows them:
+    /// - `401` and `400`: `Bearer resource_metadata="…", scope="…"` (the scopes every request needs, when there are
+    ///   any), then, for a token or header that is wrong, `error` and `error_description`;
+    /// - `403`: `Bearer error="insufficient_scope", scope="…", resource_metadata="…"`.
     static func value(for error: MCPAuthenticationError, metadata: ProtectedResourceMetadata?) -> String {
-        var parameters: [(String, String)] = []
-        var scopes = metadata?.requiredScopes ?? []
+        let location = metadata.map { [("resource_metadata", $0.documentURL)] } ?? []
+        func scope(_ scopes: [String]) -> [(String, String)] { scopes.isEmpty ? [] : [("scope", scopes.joined(separator: " "))] }
+        let required = scope(metadata?.requiredScopes ?? [])
         switch error.kind {
         case .missingToken:
-            break
+            return value(location + required)
         case .invalidToken:
-            parameters = [("error", "invalid_token"), ("error_description", error.message)]
+            return value(location + required + [("error", "invalid_token"), ("error_description", error.message)])
         case .invalidRequest:
-            parameters = [("error", "invalid_request"), ("error_description", error.message)]
+            return value(location + required + [("error", "invalid_request"), ("error_description", error.message)])
         case .insufficientScope(let needed):
-            parameters = [("error", "insufficient_scope"), ("error_description", error.message)]
-            scopes = needed
+            return value([("error", "insufficient_scope")] + scope(needed) + location)
         }
-        if !scopes.isEmpty { parameters.append(("scope", scopes.joined(separator: " "))) }
-        if let metadata { parameters.append(("resource_metadata", metadata.documentURL)) }
-        return value(parameters)
     }
 }

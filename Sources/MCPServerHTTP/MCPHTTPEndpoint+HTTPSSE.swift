@@ -37,13 +37,7 @@ extension MCPHTTPEndpoint {
     /// Accepts a message into a session; what it answers goes out on the session's stream.
     func handleMessagePost(_ request: consuming Request) async throws -> Response {
         let headers = request.headers
-        guard configuration.allows(origin: headers.fieldValue(.origin)) else { return forbiddenOrigin() }
-        guard let contentType = headers.fieldValue(.contentType), Self.isJSON(contentType) else {
-            return errorResponse(status: .unsupportedMediaType, error: .invalidRequest("Content-Type must be application/json"))
-        }
-        if let length = headers.fieldValue(.contentLength).flatMap({ Int($0) }), length > configuration.maxBodySize {
-            return bodyTooLarge()
-        }
+        if let refusal = refusePostHeaders(headers, checkAccept: false) { return refusal }
         guard let sessionID = request.uri.queryParameters.get("sessionId"), !sessionID.isEmpty else {
             return errorResponse(status: .badRequest, error: .invalidRequest("the sessionId query parameter is required"))
         }

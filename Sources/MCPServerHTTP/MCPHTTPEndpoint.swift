@@ -103,16 +103,17 @@ public struct MCPHTTPEndpoint: Sendable {
         return write(try await server.respond(to: call), request: request)
     }
 
-    /// The header checks that need no body: origin, media types and declared length.
+    /// The header checks that need no body: origin, media types and declared length. `Accept` is checked for
+    /// Streamable HTTP only (`checkAccept`): an HTTP+SSE POST's answer is only ever `202`.
     @inline(never)
-    func refusePostHeaders(_ headers: HTTPFields) -> Response? {
+    func refusePostHeaders(_ headers: HTTPFields, checkAccept: Bool = true) -> Response? {
         guard configuration.allows(origin: headers.fieldValue(.origin)) else {
             return forbiddenOrigin()
         }
         guard let contentType = headers.fieldValue(.contentType), Self.isJSON(contentType) else {
             return errorResponse(status: .unsupportedMediaType, error: .invalidRequest("Content-Type must be application/json"))
         }
-        guard Self.acceptsBoth(headers.fieldValue(.accept)) else {
+        guard !checkAccept || Self.acceptsBoth(headers.fieldValue(.accept)) else {
             return errorResponse(status: .notAcceptable, error: .invalidRequest("Accept must list both application/json and text/event-stream"))
         }
         if let length = headers.fieldValue(.contentLength).flatMap({ Int($0) }), length > configuration.maxBodySize {

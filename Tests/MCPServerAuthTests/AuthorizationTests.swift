@@ -208,7 +208,10 @@ struct AuthorizationTests {
             headers[.authorization] = "Bearer " + (try await issuer.token(expIn: -300))
             let expired = try await client.raw(body: body, headers: headers)
             #expect(expired.status == .unauthorized)
-            #expect(expired.headers[.wwwAuthenticate]?.hasPrefix(#"Bearer error="invalid_token", error_description="the token has expired""#) == true)
+            #expect(
+                expired.headers[.wwwAuthenticate]
+                    == #"Bearer resource_metadata="\#(Self.metadataURL)", error="invalid_token", error_description="the token has expired""#
+            )
             headers[.authorization] = "Basic YWxpY2U6cHc="
             #expect(try await client.raw(body: body, headers: headers).status == .badRequest)
             headers[.authorization] = "Bearer " + (try await issuer.token())
@@ -227,8 +230,10 @@ struct AuthorizationTests {
             headers[.authorization] = "Bearer " + (try await issuer.token(scope: "other"))
             let refused = try await client.raw(body: body, headers: headers)
             #expect(refused.status == .forbidden)
+            // Exactly the issue's form: error, scope, resource_metadata.
             #expect(refused.headers[.wwwAuthenticate]?.hasPrefix(#"Bearer error="insufficient_scope""#) == true)
             #expect(refused.headers[.wwwAuthenticate]?.contains(#"scope="demo:write", resource_metadata="\#(Self.metadataURL)""#) == true)
+            #expect(refused.headers[.wwwAuthenticate] == #"Bearer error="insufficient_scope", scope="demo:write", resource_metadata="\#(Self.metadataURL)""#)
             #expect(refused.final?["id"] == 7)
             headers[.authorization] = "Bearer " + (try await issuer.token(scope: "demo:write"))
             #expect(try await client.raw(body: body, headers: headers).status == .ok)

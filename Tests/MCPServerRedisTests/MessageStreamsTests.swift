@@ -104,6 +104,24 @@ struct MessageStreamsTests {
         }
     }
 
+    @Test func aPostRidesOutAStoreThatFailsForAMomentInsteadOfAnsweringAnError() async throws {
+        var backends = Backends.inMemory()
+        let store = BlinkingStore()
+        backends.sessionStore = store
+        let a = try await Self.replica("a", backends)
+        let (stream, session) = try await Self.open(a)
+        try await StreamReader.reading(stream) { reader in
+            // The store fails the POST's first five round trips: the client of this transport must not see a 503
+            // (its writer stops for good) or a 404 (its session is not gone).
+            store.failures.withLock { $0 = 5 }
+            let reply = try await Self.post(a, session, Self.request(1, "ping"))
+            #expect(Self.isAccepted(reply), "\(reply)")
+            #expect(store.failures.withLock { $0 } == 0)
+            try await reader.waitFor("the ping's answer") { $0.messages.contains { $0["id"] == 1 && $0["result"] != nil } }
+            stream.clientGone()
+        }
+    }
+
     @Test(arguments: StoreKind.available)
     func aRequestOfAStoppedReplicaEndsWithOneReplicaLostError(_ kind: StoreKind) async throws {
         try await kind.withBackends { backends in
@@ -165,6 +183,46 @@ struct MessageStreamsTests {
             #expect(reader.events.messages.contains { $0["id"] == 1 && $0["result"] != nil })
             try await eventually("the session to end") { try await a.loadSession(session) == nil }
         }
+    }
+}
+
+/// A session store that fails its next `failures` calls, as a store restarting for a moment does.
+final class BlinkingStore: SessionStore {
+    struct Down: Error {}
+    let inner = MemorySessionStore()
+    let failures = Mutex(0)
+
+    private func pass() throws {
+        try failures.withLock { n in
+            guard n > 0 else { return }
+            n -= 1
+            throw Down()
+        }
+    }
+
+    func get(_ key: String) async throws -> VersionedValue? {
+        try pass()
+        return try await inner.get(key)
+    }
+    func create(_ key: String, value: JSONValue, ttl: Duration) async throws -> UInt64? {
+        try pass()
+        return try await inner.create(key, value: value, ttl: ttl)
+    }
+    func set(_ key: String, value: JSONValue, ttl: Duration) async throws -> UInt64 {
+        try pass()
+        return try await inner.set(key, value: value, ttl: ttl)
+    }
+    func compareAndSet(_ key: String, value: JSONValue, expectedVersion: UInt64, ttl: Duration) async throws -> UInt64? {
+        try pass()
+        return try await inner.compareAndSet(key, value: value, expectedVersion: expectedVersion, ttl: ttl)
+    }
+    func touch(_ key: String, ttl: Duration) async throws -> Bool {
+        try pass()
+        return try await inner.touch(key, ttl: ttl)
+    }
+    func delete(_ key: String) async throws {
+        try pass()
+        try await inner.delete(key)
     }
 }
 

@@ -34,6 +34,22 @@ struct CrossReplicaTests {
         }
     }
 
+    @Test func anAnswerRelayedWhileTheWaitingReplicaWasNotSubscribedIsNotLost() async throws {
+        let (a, b) = Self.replicas()
+        // A handler on a waits for the client's answer; a's relay is not subscribed (its connection to the store is
+        // being re-established, say), so b's relay of the answer reaches nobody on the bus.
+        let (id, slot) = a.relay.open(session: "s")
+        #expect(try await b.routeClientResponse(sessionID: "s", id: .string(id), result: .success(["answer": "yes"])))
+        // A duplicate is still refused: the claim is taken.
+        #expect(try await !b.routeClientResponse(sessionID: "s", id: .string(id), result: .success(["answer": "no"])))
+        // Once subscribed again, a finds the answer in its claim.
+        let serving = Task { await a.relay.serveUntilCancelled() }
+        defer { serving.cancel() }
+        let answer = try await slot.wait()
+        #expect(answer == ["answer": "yes"])
+        a.relay.close(id)
+    }
+
     @Test func answersCancellationsAndDeletionsCrossReplicas() async throws {
         let (a, b) = Self.replicas()
         try await Self.withRunning([a, b]) {

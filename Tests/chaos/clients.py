@@ -42,6 +42,29 @@ RESUME_PAUSE = 0.2        # pause before a resume that was refused for now (409,
 NGINX_ERRORS = (502, 503, 504)
 
 
+async def post_answer(http: httpx2.AsyncClient, rec: Recorder, answers: dict[str, int], url: str, headers: dict[str, str],
+                      answer: dict[str, Any], note: Callable[[str], Any] | None = None, elsewhere_of: str | None = None,
+                      count_elsewhere: bool = False) -> None:
+    """POSTs the client's answer to a server-to-client request: once, retried (three tries) only on a transport error;
+    counts it in `answers` (posted, accepted, refused, retried, and with `count_elsewhere` accepted by a replica other
+    than `elsewhere_of`), and notes each try with `note`."""
+    for _ in range(3):
+        answers["posted"] += 1
+        reply = await exchange(http, rec, "POST", url, headers, encode(answer))
+        if note is not None:
+            note(f"{answer['id']} -> {reply.status or reply.error} via {reply.upstream}")
+        if reply.status == 202:
+            answers["accepted"] += 1
+            if count_elsewhere:
+                answers["elsewhere"] += int(reply.upstream is not None and reply.upstream != elsewhere_of)
+            return
+        if not is_transport_failure(reply):
+            answers["refused"] += 1
+            return
+        answers["retried"] += 1
+        await anyio.sleep(0.1)
+
+
 @dataclass
 class Shared:
     """What every client of a phase shares."""
@@ -376,20 +399,8 @@ class SessionClient:
         question = (msg.get("params") or {}).get("message", "")
         answer = {"jsonrpc": "2.0", "id": request_id, "result": {"action": "accept", "content": {"answer": answer_for(question)}}}
         waiting = request_id.split(".")[1] if isinstance(request_id, str) and request_id.count(".") >= 2 else None
-        answers = self.rec.answers
-        for _ in range(3):
-            answers["posted"] += 1
-            reply = await exchange(self.http, self.rec, "POST", self.s.url, session_headers(st.session, self.version), encode(answer))
-            call.server_requests.append(f"{request_id} -> {reply.status or reply.error} via {reply.upstream}")
-            if reply.status == 202:
-                answers["accepted"] += 1
-                answers["elsewhere"] += int(reply.upstream is not None and reply.upstream != waiting)
-                return
-            if not is_transport_failure(reply):
-                answers["refused"] += 1
-                return
-            answers["retried"] += 1
-            await anyio.sleep(0.1)
+        await post_answer(self.http, self.rec, self.rec.answers, self.s.url, session_headers(st.session, self.version), answer,
+                          note=call.server_requests.append, elsewhere_of=waiting, count_elsewhere=True)
 
     # -- the standalone GET stream ------------------------------------------------------------------------------------
 
@@ -722,21 +733,9 @@ class MessageStreamClient:
         question = (msg.get("params") or {}).get("message", "")
         p = sess.by_question.get(question)
         answer = {"jsonrpc": "2.0", "id": request_id, "result": {"action": "accept", "content": {"answer": answer_for(question)}}}
-        answers = self.rec.sse_answers
-        for _ in range(3):
-            answers["posted"] += 1
-            assert sess.post_url is not None
-            reply = await exchange(self.http, self.rec, "POST", sess.post_url, JSON_POST, encode(answer))
-            if p is not None:
-                p.call.server_requests.append(f"{request_id} -> {reply.status or reply.error} via {reply.upstream}")
-            if reply.status == 202:
-                answers["accepted"] += 1
-                return
-            if not is_transport_failure(reply):
-                answers["refused"] += 1
-                return
-            answers["retried"] += 1
-            await anyio.sleep(0.1)
+        assert sess.post_url is not None
+        await post_answer(self.http, self.rec, self.rec.sse_answers, sess.post_url, JSON_POST, answer,
+                          note=p.call.server_requests.append if p is not None else None)
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -116,9 +116,19 @@ final class Relay: Sendable {
         return true
     }
 
-    /// Delivers an answer that another replica claimed for a handler waiting here, read from its claim in the store:
-    /// the fallback for a relayed answer the bus did not bring (published while this replica's subscription was
-    /// reconnecting).
+    /// Delivers the answers that other replicas claimed for handlers waiting here, read from their claims in the
+    /// store: what the bus could not bring while this replica's relay subscription was away.
+    func collectStoredAnswers() async {
+        for (id, session) in pending.withLock({ $0.map { ($0.key, $0.value.sessionID) } }) {
+            do {
+                _ = try await collectStoredAnswer(session: session, id: id)
+            } catch {
+                logger.debug("could not look for a relayed answer in the store", metadata: ["mcp.request.id": "\(id)", "mcp.error": "\(error)"])
+            }
+        }
+    }
+
+    /// Delivers an answer that another replica claimed for a handler waiting here, read from its claim in the store.
     /// - Returns: whether an answer was delivered.
     func collectStoredAnswer(session: String, id: String) async throws -> Bool {
         guard let stored = try await backends.sessionStore.get(ClusterWire.Key.answerClaim(session: session, requestID: id)),
@@ -129,6 +139,13 @@ final class Relay: Sendable {
     }
 
     // MARK: Cancellation
+
+    /// Tells every replica that a session has ended: they cancel its handlers (done first: it never fails, and those
+    /// here are cancelled even when the bus is down) and end its streams.
+    func announceEnd(session: String) async throws {
+        await broadcastCancel(session: session, request: nil)
+        try await backends.messageBus.publish(ClusterWire.Payload.sessionDeleted, to: ClusterWire.Channel.session(session))
+    }
 
     /// Records a handler running here, so that a cancellation from any replica reaches it.
     /// - Returns: the key for ``forget(_:)``.
@@ -185,6 +202,9 @@ final class Relay: Sendable {
     func serve() async throws {
         let cancelChannel = ClusterWire.Channel.cancel
         try await backends.messageBus.subscribe(to: [ClusterWire.Channel.replica(replicaID), cancelChannel]) { messages in
+            // Subscribed (again): an answer relayed while this replica was not (its subscription was being
+            // re-established after a lost connection) never reached it, but its claim holds it.
+            await collectStoredAnswers()
             for await message in messages {
                 guard let relayed = ClusterWire.Payload.relayed(message.payload) else { continue }
                 if message.channel == cancelChannel {

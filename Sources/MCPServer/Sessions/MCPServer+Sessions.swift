@@ -87,8 +87,7 @@ extension MCPServer {
     /// Ends a session: removes its state, and tells every replica to end its streams and cancel its handlers.
     package func deleteSession(_ id: String) async throws {
         try await sessions.remove(id)
-        try await backends.messageBus.publish(ClusterWire.Payload.sessionDeleted, to: ClusterWire.Channel.session(id))
-        await relay.broadcastCancel(session: id, request: nil)
+        try await relay.announceEnd(session: id)
     }
 
     /// Handles a client notification in a session.

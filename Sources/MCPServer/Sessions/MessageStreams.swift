@@ -104,11 +104,15 @@ package struct MessageStreams: Sendable {
             try await backends.sessionStore.delete(ClusterWire.Key.messageStreamOwner(id))
             try await sessions.remove(id)
             try await backends.eventLog.delete(stream: ClusterWire.Stream.messageStream(session: id))
-            try await backends.messageBus.publish(ClusterWire.Payload.sessionDeleted, to: ClusterWire.Channel.session(id))
         } catch {
             logger.debug("could not remove an ended HTTP+SSE session; it expires", metadata: ["mcp.session": "\(id)", "mcp.error": "\(error)"])
         }
-        await relay.broadcastCancel(session: id, request: nil)
+        do {
+            try await relay.announceEnd(session: id)
+        } catch {
+            // Handlers elsewhere end on their own: their answers go to a log nobody reads, which expires.
+            logger.debug("could not announce the end of an HTTP+SSE session", metadata: ["mcp.session": "\(id)", "mcp.error": "\(error)"])
+        }
         logger.debug("HTTP+SSE stream ended", metadata: ["mcp.session": "\(id)"])
     }
 
@@ -169,14 +173,9 @@ package struct MessageStreams: Sendable {
             return true
         }
         await retrying("notification log", session: id, from: start, endsWhenDone: false, survived: resync) { after in
-            try await backends.eventLog.tail(stream: ClusterWire.Stream.notifications, after: after.value) { entries in
-                for try await entry in entries {
-                    after.value = entry.position
-                    guard let message = ClusterWire.Payload.loggedNotification(entry.data),
-                        let notification = try await SessionStreams.notification(for: message, session: id, sessions: sessions)
-                    else { continue }
-                    events.yield(.message(notification))
-                }
+            try await SessionStreams.followNotifications(for: id, after: after.value, log: log, sessions: sessions) { position, notification in
+                after.value = position
+                if let notification { events.yield(.message(notification)) }
             }
             // The notification log never closes; if it is gone (the store lost it), wait for it to come back.
             try await Task.sleep(for: .seconds(1))

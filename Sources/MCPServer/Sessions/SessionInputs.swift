@@ -78,14 +78,6 @@ struct SessionInputs: InputChannel {
                 try await Task.sleep(for: timeout)
                 return nil
             }
-            // The answer may have been relayed while this replica's bus subscription was away: look for it in the
-            // store now and then (the slot above then returns it).
-            group.addTask {
-                while true {
-                    try await Task.sleep(for: .seconds(1))
-                    _ = try? await relay.collectStoredAnswer(session: session.sessionID, id: id)
-                }
-            }
             defer { group.cancelAll() }
             return try await group.next()!
         }

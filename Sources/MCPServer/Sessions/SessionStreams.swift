@@ -168,7 +168,6 @@ package struct SessionStreams: Sendable {
             }
         }
         let log = backends.eventLog
-        let notifications = ClusterWire.Stream.notifications
         let sessions = self.sessions
         let lockTTL = self.lockTTL
         // A new stream starts at the log's head: its priming id says where a resume picks up.
@@ -196,16 +195,33 @@ package struct SessionStreams: Sendable {
             events.yield(.priming(id: StreamKey.eventID(stream: key, position: start), retry: pacing.retry))
             // A per-session view of the notification log: what was missed is replayed (what the log still keeps),
             // then new entries follow, in the log's order on every replica.
-            try await log.tail(stream: notifications, after: start) { entries in
-                for try await entry in entries {
-                    guard let message = ClusterWire.Payload.loggedNotification(entry.data),
-                        let notification = try await Self.notification(for: message, session: session, sessions: sessions)
-                    else { continue }
-                    events.yield(.logged(id: StreamKey.eventID(stream: key, position: entry.position), data: JSONWriter.encode(notification)))
-                }
+            try await Self.followNotifications(for: session, after: start, log: log, sessions: sessions) { position, notification in
+                guard let notification else { return }
+                events.yield(.logged(id: StreamKey.eventID(stream: key, position: position), data: JSONWriter.encode(notification)))
             }
         }
         return .stream(stream)
+    }
+
+    /// Tails the shared notification log after `position` and hands `each` every entry's position, with the
+    /// notification it means for `session` (`nil` when it is not for this session): the view of the log that a
+    /// session's standalone stream and an HTTP+SSE stream write.
+    static func followNotifications(
+        for session: String,
+        after position: UInt64,
+        log: any EventLog,
+        sessions: Sessions,
+        _ each: (_ position: UInt64, _ notification: JSONValue?) -> Void
+    ) async throws {
+        try await log.tail(stream: ClusterWire.Stream.notifications, after: position) { entries in
+            for try await entry in entries {
+                var notification: JSONValue?
+                if let message = ClusterWire.Payload.loggedNotification(entry.data) {
+                    notification = try await Self.notification(for: message, session: session, sessions: sessions)
+                }
+                each(entry.position, notification)
+            }
+        }
     }
 
     /// The notification a bus message means for one session's standalone stream, or `nil` if it is not for this
