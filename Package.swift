@@ -26,6 +26,8 @@ let package = Package(
         .library(name: "MCPDemo", targets: ["MCPDemo"]),
         // The Redis backends and their RESP3 client on SwiftNIO.
         .library(name: "MCPServerRedis", targets: ["MCPServerRedis"]),
+        // The PostgreSQL backends on postgres-nio; a product of its own, so servers without it do not build it.
+        .library(name: "MCPServerPostgres", targets: ["MCPServerPostgres"]),
         // OAuth 2.1 resource server: JWT access tokens verified against a JWKS (a file, or a URL), on jwt-kit and
         // async-http-client; a product of its own, so servers without it do not build them.
         .library(name: "MCPServerAuth", targets: ["MCPServerAuth"]),
@@ -38,6 +40,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
@@ -79,6 +83,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "MCPServerPostgres",
+            dependencies: [
+                "MCPServer",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -107,6 +125,7 @@ let package = Package(
                 "MCPServer",
                 "MCPServerHTTP",
                 "MCPServerRedis",
+                "MCPServerPostgres",
                 "MCPServerAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -157,10 +176,25 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "MCPServerPostgresTests",
+            dependencies: [
+                "MCPServer",
+                "MCPServerPostgres",
+                "MCPServerRedis",
+                "MCPServerTesting",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "MCPServerRedisTests",
             dependencies: [
                 "MCPServer",
                 "MCPServerRedis",
+                "MCPServerTesting",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -10,6 +10,7 @@ import MCPDemo
 import MCPServer
 import MCPServerAuth
 import MCPServerHTTP
+import MCPServerPostgres
 import MCPServerRedis
 import NIOCore
 import NIOPosix
@@ -28,7 +29,13 @@ struct DemoServerCommand: AsyncParsableCommand {
     @Option(help: "The port to bind (0 picks a free one).")
     var port = 8080
 
-    @Option(help: "Where shared state lives: memory (embedded, one process) or redis://[user:password@]host:port[/db].")
+    @Option(
+        help: """
+            Where shared state lives: memory (embedded, one process), redis://[user:password@]host:port[/db] \
+            (rediss:// for TLS, ?cacert=&sni=&cert=&key=), or postgres://user[:password]@host:port/db \
+            (?sslmode=disable|require|verify-full&sslrootcert=&pool_size=).
+            """
+    )
     var backend = "memory"
 
     @Option(name: .customLong("replica-id"), help: "This replica's id (default: random).")
@@ -176,13 +183,20 @@ struct DemoServerCommand: AsyncParsableCommand {
         for key in keys where RingKey(base64: key) == nil {
             throw ValidationError("--key must be base64 of exactly 32 bytes (e.g. `openssl rand -base64 32`)")
         }
-        if backend != "memory" {
-            guard backend.hasPrefix("redis://") else {
-                throw ValidationError("--backend \(backend) is not supported by this build; supported: memory, redis://host:port")
-            }
+        switch BackendKind(backend) {
+        case .memory: break
+        case .redis:
             do { _ = try RedisClientConfiguration(url: backend) } catch {
-                throw ValidationError("--backend \(backend) is not a valid Redis URL: \(error)")
+                throw ValidationError("--backend is not a valid Redis URL: \(error)")
             }
+        case .postgres:
+            do { _ = try PostgresBackendConfiguration(url: backend) } catch {
+                throw ValidationError("--backend is not a valid PostgreSQL URL: \(error)")
+            }
+        case nil:
+            throw ValidationError(
+                "--backend must be memory, redis://host:port, rediss://host:port or postgres://user@host:port/db"
+            )
         }
     }
 
@@ -202,12 +216,25 @@ struct DemoServerCommand: AsyncParsableCommand {
         let startupLogger = logger
         let keyRing = StaticKeyRing(keys: ringKeys)
         let backends: Backends
-        if backend == "memory" {
+        switch BackendKind(backend) {
+        case .memory, nil:
             backends = .inMemory(keyRing: keyRing)
-        } else {
+        case .redis:
             var redisLogger = logger
             redisLogger[metadataKey: "mcp.backend"] = "redis"
-            backends = .redis(client: RedisClient(configuration: try RedisClientConfiguration(url: backend), logger: redisLogger), keyRing: keyRing)
+            let configuration = try RedisClientConfiguration(url: backend)
+            try await Self.checkRedis(configuration, logger: redisLogger)
+            backends = .redis(client: RedisClient(configuration: configuration, logger: redisLogger), keyRing: keyRing)
+        case .postgres:
+            var postgresLogger = logger
+            postgresLogger[metadataKey: "mcp.backend"] = "postgres"
+            let configuration = try PostgresBackendConfiguration(url: backend)
+            do {
+                try await PostgresSchema.migrate(configuration: configuration, logger: postgresLogger, waitingUpTo: .seconds(30))
+            } catch {
+                throw ValidationError("--backend: \(error)")
+            }
+            backends = try .postgres(configuration: configuration, keyRing: keyRing, logger: postgresLogger)
         }
         let server = MCPServer(
             configuration: MCPServerConfiguration(
@@ -270,5 +297,47 @@ struct DemoServerCommand: AsyncParsableCommand {
             )
         )
         try await group.run()
+    }
+
+    /// Connects to Redis once before serving: a TLS or login failure (a wrong CA, a wrong password) stops the
+    /// replica at start with the reason; a server that is not up yet only gets a warning, and the client keeps
+    /// trying, as it does after any outage.
+    static func checkRedis(_ configuration: RedisClientConfiguration, logger: Logger) async throws {
+        do {
+            let connection = try await RedisConnection.connect(
+                id: 0,
+                configuration: configuration,
+                eventLoop: MultiThreadedEventLoopGroup.singleton.any(),
+                logger: logger
+            )
+            await connection.close()
+        } catch let error as RedisClientError where error.code == .tlsConfiguration {
+            throw ValidationError("--backend: \(error)")
+        } catch let error as RedisClientError where error.message.hasPrefix("the TLS handshake") {
+            throw ValidationError("--backend: \(error.message)")
+        } catch let error as RedisClientError where (error.underlyingError as? RedisClientError)?.code == .serverError {
+            throw ValidationError("--backend: Redis refused the login: \(error.underlyingError.map { "\($0)" } ?? error.message)")
+        } catch {
+            logger.warning("Redis is not reachable yet; the client keeps trying", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// The kinds of `--backend` URL.
+enum BackendKind {
+    case memory
+    case redis
+    case postgres
+
+    init?(_ url: String) {
+        if url == "memory" {
+            self = .memory
+        } else if url.hasPrefix("redis://") || url.hasPrefix("rediss://") {
+            self = .redis
+        } else if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            self = .postgres
+        } else {
+            return nil
+        }
     }
 }

@@ -3,6 +3,9 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 
+import MCPServer
+public import NIOSSL
+
 /// Where a ``RedisClient`` connects and how it behaves.
 ///
 /// ```swift
@@ -55,6 +58,69 @@ public struct RedisClientConfiguration: Sendable {
         }
     }
 
+    /// TLS to the server (`rediss://`): whom to trust, the name to check, and an optional client certificate.
+    public struct TLS: Sendable {
+        /// A PEM file of the certificate authorities to trust; `nil` trusts the system's.
+        public var certificateAuthorityPath: String?
+        /// The name checked against the server's certificate and sent as SNI; `nil` uses the host (unless it is
+        /// an address, which is then checked against the certificate's IP addresses).
+        public var serverName: String?
+        /// A PEM client certificate, for servers that require one (`tls-auth-clients yes`).
+        public var certificatePath: String?
+        /// The client certificate's PEM private key.
+        public var keyPath: String?
+        /// Whether the server's certificate is checked at all (default `true`). Turning it off gives encryption
+        /// without authentication; use it for tests only.
+        public var verifyCertificate: Bool
+
+        /// Creates TLS settings.
+        public init(
+            certificateAuthorityPath: String? = nil,
+            serverName: String? = nil,
+            certificatePath: String? = nil,
+            keyPath: String? = nil,
+            verifyCertificate: Bool = true
+        ) {
+            precondition((certificatePath == nil) == (keyPath == nil), "a client certificate needs its key")
+            self.certificateAuthorityPath = certificateAuthorityPath
+            self.serverName = serverName
+            self.certificatePath = certificatePath
+            self.keyPath = keyPath
+            self.verifyCertificate = verifyCertificate
+        }
+
+        /// The swift-nio-ssl context, with every file read now, so that a missing or unreadable file fails here.
+        /// - Throws: ``RedisClientError`` with code ``RedisClientError/Code/tlsConfiguration``.
+        public func makeContext() throws -> NIOSSLContext {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.certificateVerification = verifyCertificate ? .fullVerification : .none
+            if let path = certificateAuthorityPath {
+                do {
+                    tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(path))
+                } catch {
+                    throw RedisClientError(.tlsConfiguration, message: "cannot read the CA file \(path): \(error)", underlyingError: error)
+                }
+            }
+            if let certificatePath, let keyPath {
+                do {
+                    tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificatePath).map { .certificate($0) }
+                    tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem))
+                } catch {
+                    throw RedisClientError(
+                        .tlsConfiguration,
+                        message: "cannot read the client certificate \(certificatePath) or key \(keyPath): \(error)",
+                        underlyingError: error
+                    )
+                }
+            }
+            do {
+                return try NIOSSLContext(configuration: tls)
+            } catch {
+                throw RedisClientError(.tlsConfiguration, message: "invalid TLS settings: \(error)", underlyingError: error)
+            }
+        }
+    }
+
     /// The server's host name or address (default `127.0.0.1`).
     public var host: String
     /// The server's port (default 6379).
@@ -77,6 +143,8 @@ public struct RedisClientConfiguration: Sendable {
     public var parserLimits: RESPParser.Limits
     /// Per-subscriber message buffer; beyond it the oldest undelivered messages are dropped (default 4096).
     public var subscriptionBufferSize: Int
+    /// TLS, or `nil` for plain TCP (default).
+    public var tls: TLS?
 
     /// Creates a configuration.
     public init(
@@ -90,7 +158,8 @@ public struct RedisClientConfiguration: Sendable {
         timeouts: Timeouts = Timeouts(),
         reconnect: Reconnect = Reconnect(),
         parserLimits: RESPParser.Limits = RESPParser.Limits(),
-        subscriptionBufferSize: Int = 4096
+        subscriptionBufferSize: Int = 4096,
+        tls: TLS? = nil
     ) {
         precondition((0...65535).contains(port), "invalid port")
         precondition(database >= 0, "invalid database")
@@ -106,92 +175,68 @@ public struct RedisClientConfiguration: Sendable {
         self.reconnect = reconnect
         self.parserLimits = parserLimits
         self.subscriptionBufferSize = subscriptionBufferSize
+        self.tls = tls
     }
 
-    /// Reads `redis://[[user]:password@]host[:port][/database]`; other settings keep their defaults.
+    /// Reads `redis://[[user]:password@]host[:port][/database][?parameters]`, or `rediss://` for TLS; other settings
+    /// keep their defaults.
     ///
-    /// The user name and password are percent-decoded; an IPv6 host is written in brackets
-    /// (`redis://[::1]:6379`). `rediss://` (TLS) is not supported.
+    /// The user name and password are percent-decoded; an IPv6 host is written in brackets (`redis://[::1]:6379`).
+    /// Parameters, as redis-cli names them: `cacert` (a PEM file of trusted authorities; default the system's),
+    /// `sni` (the name to check and send; default the host), `cert` and `key` (a PEM client certificate and its key),
+    /// `insecure=1` (no certificate check, tests only): TLS only. `pool_size` (the most pooled connections, default
+    /// 8): both schemes.
     /// - Throws: ``RedisClientError`` with code ``RedisClientError/Code/invalidURL``.
     public init(url: String) throws {
         func invalid(_ why: String) -> RedisClientError {
             RedisClientError(.invalidURL, message: "invalid Redis URL: \(why)")
         }
-        guard url.hasPrefix("redis://") else { throw invalid("the scheme must be redis://") }
-        var rest = Substring(url.dropFirst("redis://".count))
+        let parsed: StoreURL
+        do { parsed = try StoreURL(url, schemes: ["redis", "rediss"]) } catch { throw invalid(error.description) }
+        let secure = parsed.scheme == "rediss"
         var username: String?
-        var password: String?
-        if let at = rest.lastIndex(of: "@") {
-            let userInfo = rest[..<at]
-            rest = rest[rest.index(after: at)...]
-            if let colon = userInfo.firstIndex(of: ":") {
-                let user = String(userInfo[..<colon])
-                guard let u = user.removingPercentEncodingStrict,
-                    let p = String(userInfo[userInfo.index(after: colon)...]).removingPercentEncodingStrict
-                else {
-                    throw invalid("bad percent-encoding in the credentials")
-                }
-                username = u.isEmpty ? nil : u
-                password = p
-            } else {
-                // A lone value is the password, as redis-cli reads it.
-                guard let p = String(userInfo).removingPercentEncodingStrict else { throw invalid("bad percent-encoding in the credentials") }
-                password = p
-            }
+        var password = parsed.password
+        if password == nil, let lone = parsed.user {
+            // A lone value is the password, as redis-cli reads it.
+            password = lone
+        } else if let user = parsed.user, !user.isEmpty {
+            username = user
         }
         var database = 0
-        if let slash = rest.firstIndex(of: "/") {
-            let path = rest[rest.index(after: slash)...]
-            rest = rest[..<slash]
-            if !path.isEmpty {
-                guard let db = Int(path), db >= 0 else { throw invalid("the database must be a non-negative integer") }
-                database = db
-            }
+        if !parsed.path.isEmpty {
+            guard let db = Int(parsed.path), db >= 0 else { throw invalid("the database must be a non-negative integer") }
+            database = db
         }
-        var host: String
-        var port = 6379
-        if rest.hasPrefix("[") {
-            guard let close = rest.firstIndex(of: "]") else { throw invalid("unclosed IPv6 bracket") }
-            host = String(rest[rest.index(after: rest.startIndex)..<close])
-            let after = rest[rest.index(after: close)...]
-            if !after.isEmpty {
-                guard after.hasPrefix(":"), let p = Int(after.dropFirst()), (1...65535).contains(p) else { throw invalid("bad port") }
-                port = p
-            }
-        } else if let colon = rest.lastIndex(of: ":") {
-            host = String(rest[..<colon])
-            guard let p = Int(rest[rest.index(after: colon)...]), (1...65535).contains(p) else { throw invalid("bad port") }
-            port = p
-        } else {
-            host = String(rest)
-        }
-        guard !host.isEmpty else { throw invalid("missing host") }
+        guard let host = parsed.host else { throw invalid("missing host") }
+        let port = parsed.port ?? 6379
+        let parameters = parsed.parameters
         self.init(host: host, port: port, username: username, password: password, database: database)
-    }
-}
-
-extension String {
-    /// Percent-decoding without Foundation; `nil` when a `%` is not followed by two hex digits or the bytes are not UTF-8.
-    fileprivate var removingPercentEncodingStrict: String? {
-        var bytes: [UInt8] = []
-        var iterator = utf8.makeIterator()
-        while let byte = iterator.next() {
-            guard byte == UInt8(ascii: "%") else {
-                bytes.append(byte)
+        var tls = TLS()
+        var tlsParameters: [String] = []
+        for (name, value) in parameters {
+            switch name {
+            case "cacert": tls.certificateAuthorityPath = value
+            case "sni": tls.serverName = value
+            case "cert": tls.certificatePath = value
+            case "key": tls.keyPath = value
+            case "insecure":
+                guard value == "1" || value == "0" || value == "true" || value == "false" else { throw invalid("insecure must be 1 or 0") }
+                tls.verifyCertificate = !(value == "1" || value == "true")
+            case "pool_size":
+                guard let n = Int(value), n > 0, n <= 10_000 else { throw invalid("pool_size must be a positive integer") }
+                pool = Pool(maximumConnections: n)
                 continue
+            default:
+                throw invalid("unknown parameter '\(name)' (supported: cacert, sni, cert, key, insecure, pool_size)")
             }
-            guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue) else { return nil }
-            bytes.append(high << 4 | low)
+            tlsParameters.append(name)
         }
-        return String(validating: bytes, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case 0x30...0x39: byte - 0x30
-        case 0x41...0x46: byte - 0x41 + 10
-        case 0x61...0x66: byte - 0x61 + 10
-        default: nil
+        if !secure, let name = tlsParameters.first {
+            throw invalid("'\(name)' needs rediss:// (TLS)")
         }
+        if (tls.certificatePath == nil) != (tls.keyPath == nil) {
+            throw invalid("cert and key must be given together")
+        }
+        if secure { self.tls = tls }
     }
 }

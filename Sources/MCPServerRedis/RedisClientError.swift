@@ -21,6 +21,7 @@ public struct RedisClientError: Error, Sendable, CustomStringConvertible, Custom
             case clientNotRunning
             case cancelled
             case invalidURL
+            case tlsConfiguration
         }
 
         private let base: Base
@@ -46,6 +47,8 @@ public struct RedisClientError: Error, Sendable, CustomStringConvertible, Custom
         public static let cancelled = Code(.cancelled)
         /// A `redis://` URL could not be read.
         public static let invalidURL = Code(.invalidURL)
+        /// A TLS file (CA, client certificate or key) could not be read, or the TLS settings are invalid.
+        public static let tlsConfiguration = Code(.tlsConfiguration)
 
         public var description: String { base.rawValue }
     }

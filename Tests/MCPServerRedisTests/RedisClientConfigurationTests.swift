@@ -24,9 +24,27 @@ struct RedisClientConfigurationTests {
         #expect(ipv6.host == "::1" && ipv6.port == 7000 && ipv6.database == 2)
     }
 
+    @Test func readsTLSURLs() throws {
+        let tls = try RedisClientConfiguration(url: "rediss://cache.internal:6380/1?cacert=/etc/ca.pem&sni=redis.example&cert=/c.pem&key=/k.pem&pool_size=3")
+        #expect(tls.host == "cache.internal" && tls.port == 6380 && tls.database == 1 && tls.pool.maximumConnections == 3)
+        #expect(tls.tls?.certificateAuthorityPath == "/etc/ca.pem" && tls.tls?.serverName == "redis.example")
+        #expect(tls.tls?.certificatePath == "/c.pem" && tls.tls?.keyPath == "/k.pem" && tls.tls?.verifyCertificate == true)
+        let bare = try RedisClientConfiguration(url: "rediss://host")
+        #expect(bare.tls != nil && bare.tls?.certificateAuthorityPath == nil)
+        #expect(try RedisClientConfiguration(url: "redis://host").tls == nil)
+        #expect(try RedisClientConfiguration(url: "rediss://host?insecure=1").tls?.verifyCertificate == false)
+        // A CA file that is not there fails when the TLS context is made, with the path in the message.
+        #expect {
+            _ = try RedisClientConfiguration(url: "rediss://host?cacert=/nonexistent/ca.pem").tls?.makeContext()
+        } throws: { error in
+            (error as? RedisClientError)?.code == .tlsConfiguration && "\(error)".contains("/nonexistent/ca.pem")
+        }
+    }
+
     @Test(arguments: [
         "http://host", "redis://", "redis://host:0", "redis://host:99999", "redis://host:x", "redis://host/-1", "redis://host/db", "redis://[::1",
-        "redis://u:%zz@host", "rediss://host",
+        "redis://u:%zz@host", "redis://host?cacert=/ca.pem", "rediss://host?cert=/c.pem", "rediss://host?bogus=1",
+        "redis://host?pool_size=0", "rediss://host?insecure=maybe", "redis://host?novalue",
     ])
     func rejectsBadURLs(_ url: String) {
         #expect {

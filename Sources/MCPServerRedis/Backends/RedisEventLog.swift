@@ -81,16 +81,18 @@ public struct RedisEventLog: EventLog {
                 group.addTask {
                     for await _ in notifications { wake.yield() }
                 }
-                group.addTask {
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: pollInterval)
-                        wake.yield()
-                    }
-                }
                 defer { group.cancelAll() }
-                let cursor = TailCursor(log: self, stream: stream, position: position, wakeups: wakeups)
-                let events = AsyncThrowingStream<LoggedEvent, any Error> { try await cursor.next() }
-                return try await body(events)
+                return try await EventLogTailCursor.withEvents(
+                    after: position,
+                    pollInterval: pollInterval,
+                    wakeups: wakeups,
+                    wake: wake,
+                    readPage: { position in
+                        let (page, exists) = try await self.page(stream, after: position)
+                        return (page.events, page.closed || !exists)
+                    },
+                    body
+                )
             }
         }
     }
@@ -203,44 +205,4 @@ public struct RedisEventLog: EventLog {
         return 1
         """
     )
-}
-
-/// The read position of one tail; reads are pulled by the consumer of the tail's sequence.
-private actor TailCursor {
-    let log: RedisEventLog
-    let stream: String
-    var position: UInt64
-    var buffered: [LoggedEvent] = []
-    var next = 0
-    var finished = false
-    var wakeups: AsyncStream<Void>.Iterator
-
-    init(log: RedisEventLog, stream: String, position: UInt64, wakeups: AsyncStream<Void>) {
-        self.log = log
-        self.stream = stream
-        self.position = position
-        self.wakeups = wakeups.makeAsyncIterator()
-    }
-
-    func next() async throws -> LoggedEvent? {
-        while true {
-            if next < buffered.count {
-                defer { next += 1 }
-                return buffered[next]
-            }
-            if finished || Task.isCancelled { return nil }
-            let (page, exists) = try await log.page(stream, after: position)
-            buffered = page.events
-            next = 0
-            if let last = page.events.last { position = last.position }
-            if page.closed || !exists {
-                finished = true
-            } else if page.events.isEmpty {
-                var iterator = wakeups
-                let woken: Void? = await iterator.next(isolation: self)
-                wakeups = iterator
-                if woken == nil { return nil }
-            }
-        }
-    }
 }

@@ -6,6 +6,8 @@
 public import Logging
 public import NIOCore
 import NIOPosix
+import NIOSSL
+import NIOTLS
 
 /// One connection to a Redis server, speaking RESP3.
 ///
@@ -48,6 +50,10 @@ public final class RedisConnection: Sendable {
         logger[metadataKey: "redis.connection.id"] = "\(id)"
         let handlerLogger = logger
         let limits = configuration.parserLimits
+        // The TLS files are read on every connect, so that a rotated certificate is picked up by new connections.
+        let tlsContext = try configuration.tls?.makeContext()
+        let serverName = configuration.tls.flatMap { $0.serverName ?? (configuration.host.isIPAddress ? nil : configuration.host) }
+        let handshake = tlsContext.map { _ in eventLoop.makePromise(of: Void.self) }
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: eventLoop)
@@ -55,6 +61,12 @@ public final class RedisConnection: Sendable {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tlsContext, let handshake {
+                            try channel.pipeline.syncOperations.addHandler(
+                                try NIOSSLClientHandler(context: tlsContext, serverHostname: serverName)
+                            )
+                            try channel.pipeline.syncOperations.addHandler(TLSHandshakeWatcher(handshake))
+                        }
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPDecoder(limits: limits)))
                         try channel.pipeline.syncOperations.addHandler(RESPChannelHandler(logger: handlerLogger, onPush: onPush))
                     }
@@ -67,6 +79,24 @@ public final class RedisConnection: Sendable {
                 message: "cannot connect to Redis at \(configuration.host):\(configuration.port)",
                 underlyingError: error
             )
+        }
+        if let handshake {
+            // Wait for the TLS handshake on its own, so that a certificate the client refuses is reported as such.
+            let timeout = eventLoop.scheduleTask(in: TimeAmount(configuration.timeouts.connect)) {
+                handshake.fail(RedisClientError(.timeout, message: "no TLS handshake within \(configuration.timeouts.connect)"))
+            }
+            do {
+                try await handshake.futureResult.get()
+                timeout.cancel()
+            } catch {
+                timeout.cancel()
+                try? await channel.close()
+                throw RedisClientError(
+                    .connectionFailed,
+                    message: "the TLS handshake with Redis at \(configuration.host):\(configuration.port) failed: \(error)",
+                    underlyingError: error
+                )
+            }
         }
         let connection = RedisConnection(id: id, channel: channel, commandTimeout: TimeAmount(configuration.timeouts.command), logger: logger)
         do {
@@ -170,5 +200,40 @@ public final class RedisConnection: Sendable {
     static func map(_ error: any Error) -> RedisClientError {
         if let error = error as? RedisClientError { return error }
         return RedisClientError(.connectionClosed, message: "the connection to Redis failed", underlyingError: error)
+    }
+}
+
+extension String {
+    /// Whether this is an IPv4 or IPv6 address rather than a name (SNI takes names only).
+    fileprivate var isIPAddress: Bool {
+        (try? SocketAddress(ipAddress: self, port: 0)) != nil
+    }
+}
+
+/// Completes a promise when the TLS handshake does, or fails it with the handshake's error; then steps aside.
+private final class TLSHandshakeWatcher: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    private let promise: EventLoopPromise<Void>
+
+    init(_ promise: EventLoopPromise<Void>) {
+        self.promise = promise
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event {
+            promise.succeed()
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        promise.fail(error)
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        promise.fail(RedisClientError(.connectionClosed, message: "the server closed the connection during the TLS handshake"))
+        context.fireChannelInactive()
     }
 }

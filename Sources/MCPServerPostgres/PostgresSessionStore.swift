@@ -1,0 +1,131 @@
+//
+// This source file is part of the swift-mcp-server project.
+// SPDX-License-Identifier: Apache-2.0
+//
+
+public import MCPServer
+import NIOCore
+public import PostgresNIO
+
+/// The session store on PostgreSQL: one row per key in `mcp_kv`, with a version column for compare-and-set and an
+/// expiry column. Every operation is one statement, so one round trip.
+///
+/// Expired rows are invisible at once (every statement checks `expires_at`) and deleted later by the sweeper
+/// (``PostgresSweeper``). The table has no index on the expiry, so that the updates a sliding expiry makes stay
+/// HOT (heap-only) updates.
+///
+/// Versions are the server's clock in microseconds, or one more than the old version if that is not smaller
+/// (`mcp_next_version`), as in the Redis store.
+public struct PostgresSessionStore: SessionStore {
+    let client: PostgresClient
+
+    /// Creates a store on `client`; the client is not owned: run it as its own service.
+    public init(client: PostgresClient) {
+        self.client = client
+    }
+
+    public func get(_ key: String) async throws -> VersionedValue? {
+        try await first(
+            client.query("SELECT value, version FROM mcp_kv WHERE key = \(key) AND expires_at > clock_timestamp()")
+        )
+    }
+
+    public func getAndTouch(_ key: String, ttl: Duration) async throws -> VersionedValue? {
+        try await first(
+            client.query(
+                """
+                UPDATE mcp_kv SET expires_at = clock_timestamp() + \(ttl.wholeMilliseconds) * interval '1 millisecond'
+                WHERE key = \(key) AND expires_at > clock_timestamp() RETURNING value, version
+                """
+            )
+        )
+    }
+
+    public func create(_ key: String, value: JSONValue, ttl: Duration) async throws -> UInt64? {
+        try await version(
+            client.query(
+                """
+                INSERT INTO mcp_kv AS k (key, value, version, expires_at)
+                VALUES (\(key), \(Self.encode(value)), mcp_next_version(NULL),
+                        clock_timestamp() + \(ttl.wholeMilliseconds) * interval '1 millisecond')
+                ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = mcp_next_version(k.version),
+                    expires_at = excluded.expires_at
+                WHERE k.expires_at <= clock_timestamp()
+                RETURNING version
+                """
+            )
+        )
+    }
+
+    public func set(_ key: String, value: JSONValue, ttl: Duration) async throws -> UInt64 {
+        let stored = try await version(
+            client.query(
+                """
+                INSERT INTO mcp_kv AS k (key, value, version, expires_at)
+                VALUES (\(key), \(Self.encode(value)), mcp_next_version(NULL),
+                        clock_timestamp() + \(ttl.wholeMilliseconds) * interval '1 millisecond')
+                ON CONFLICT (key) DO UPDATE SET value = excluded.value,
+                    version = mcp_next_version(CASE WHEN k.expires_at > clock_timestamp() THEN k.version END),
+                    expires_at = excluded.expires_at
+                RETURNING version
+                """
+            )
+        )
+        guard let stored else {
+            throw PostgresBackendError(.unexpectedResult, message: "the session store's set returned no version")
+        }
+        return stored
+    }
+
+    public func compareAndSet(_ key: String, value: JSONValue, expectedVersion: UInt64, ttl: Duration) async throws -> UInt64? {
+        guard let expected = Int64(exactly: expectedVersion) else { return nil }
+        return try await version(
+            client.query(
+                """
+                UPDATE mcp_kv SET value = \(Self.encode(value)), version = mcp_next_version(version),
+                    expires_at = clock_timestamp() + \(ttl.wholeMilliseconds) * interval '1 millisecond'
+                WHERE key = \(key) AND version = \(expected) AND expires_at > clock_timestamp()
+                RETURNING version
+                """
+            )
+        )
+    }
+
+    public func touch(_ key: String, ttl: Duration) async throws -> Bool {
+        let rows = try await client.query(
+            """
+            UPDATE mcp_kv SET expires_at = clock_timestamp() + \(ttl.wholeMilliseconds) * interval '1 millisecond'
+            WHERE key = \(key) AND expires_at > clock_timestamp() RETURNING 1
+            """
+        )
+        var found = false
+        for try await _ in rows { found = true }
+        return found
+    }
+
+    public func delete(_ key: String) async throws {
+        try await client.query("DELETE FROM mcp_kv WHERE key = \(key)")
+    }
+
+    // MARK: Encoding
+
+    static func encode(_ value: JSONValue) -> ByteBuffer {
+        ByteBuffer(bytes: JSONWriter.encode(value))
+    }
+
+    private func first(_ rows: PostgresRowSequence) async throws -> VersionedValue? {
+        var result: VersionedValue?
+        for try await (bytes, version) in rows.decode((ByteBuffer, Int64).self) where result == nil {
+            result = VersionedValue(value: try JSONParser().parse(bytes.readableBytesView), version: UInt64(max(0, version)))
+        }
+        return result
+    }
+
+    private func version(_ rows: PostgresRowSequence) async throws -> UInt64? {
+        var result: UInt64?
+        for try await version in rows.decode(Int64.self) where result == nil {
+            result = UInt64(max(0, version))
+        }
+        return result
+    }
+}

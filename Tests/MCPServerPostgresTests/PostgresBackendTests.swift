@@ -1,0 +1,145 @@
+//
+// This source file is part of the swift-mcp-server project.
+// SPDX-License-Identifier: Apache-2.0
+//
+
+import Logging
+import MCPServer
+import MCPServerTesting
+import NIOCore
+import PostgresNIO
+import Synchronization
+import Testing
+
+@testable import MCPServerPostgres
+
+/// Each replica gets a pool, a listener and a sweeper of its own on the test server; the listeners are named for
+/// this harness so that ``interruptBus()`` drops only theirs.
+struct PostgresHarness: BackendConformanceHarness {
+    let name = "mcp-conformance-\(UInt32.random(in: 0...UInt32.max))"
+
+    func withReplica<Result: Sendable>(_ body: @Sendable (Backends) async throws -> Result) async throws -> Result {
+        var configuration = TestPostgres.configuration
+        configuration.applicationName = name
+        return try await TestPostgres.withReplica(configuration) { backends, _ in try await body(backends) }
+    }
+
+    /// Terminates this harness's LISTEN connections, as a failover or a proxy restart would.
+    func interruptBus() async throws -> Bool {
+        try await TestPostgres.admin(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '\(name) listen'"
+        )
+        return true
+    }
+}
+
+@Suite("Backend conformance: PostgreSQL", .enabled(if: TestPostgres.shouldRun), .timeLimit(.minutes(2)))
+struct BackendConformancePostgresTests {
+    @Test(arguments: BackendConformance.checks)
+    func conformance(_ check: BackendConformance.Check) async throws {
+        try await check.run(PostgresHarness())
+    }
+}
+
+@Suite("PostgreSQL backends against a real server", .enabled(if: TestPostgres.shouldRun), .timeLimit(.minutes(2)))
+struct PostgresBackendTests {
+    /// Stronger than the conformance suite asks: a dropped LISTEN connection loses nothing and ends nothing, because
+    /// the listener catches up from the table.
+    @Test func listenConnectionDroppedCatchesUpWithoutEndingSubscriptions() async throws {
+        let harness = PostgresHarness()
+        let channel = "catch-up:\(UInt32.random(in: 0...UInt32.max))"
+        try await harness.withTwoReplicas { a, b in
+            let received = Mutex<[[UInt8]]>([])
+            let ended = Atomic<Bool>(false)
+            try await b.messageBus.subscribe(
+                to: [channel],
+                deliver: { message in received.withLock { $0.append(message.payload) } },
+                onEnd: { ended.store(true, ordering: .relaxed) }
+            ) {
+                try await a.messageBus.publish([0], to: channel)
+                try await waitFor { received.withLock { $0.count } == 1 }
+                _ = try await harness.interruptBus()
+                // Published while b's LISTEN connection is down or reconnecting.
+                for i in 1...20 { try await a.messageBus.publish([UInt8(i)], to: channel) }
+                try await waitFor(timeout: .seconds(15)) { received.withLock { $0.count } >= 21 }
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            #expect(ended.load(ordering: .relaxed) == false)
+            #expect(received.withLock { $0 } == (0...20).map { [UInt8($0)] })
+        }
+    }
+
+    /// Replicas starting at once all migrate: exactly one applies each migration, none fails.
+    @Test func concurrentMigrationsOnAFreshDatabase() async throws {
+        let database = "mcp_migrate_\(UInt32.random(in: 0...UInt32.max))"
+        try await TestPostgres.admin("CREATE DATABASE \(database)")
+        var configuration = TestPostgres.configuration
+        configuration.database = database
+        let fresh = configuration
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<6 {
+                group.addTask { try await PostgresSchema.migrate(configuration: fresh, logger: TestPostgres.logger) }
+            }
+            try await group.waitForAll()
+        }
+        let versions = try await TestPostgres.withClient(fresh) { client in
+            var versions: [Int] = []
+            for try await v in try await client.query("SELECT version FROM mcp_schema_migrations ORDER BY version").decode(Int.self) {
+                versions.append(v)
+            }
+            return versions
+        }
+        #expect(versions == Array(1...PostgresSchema.currentVersion))
+        try await TestPostgres.admin("DROP DATABASE \(database) WITH (FORCE)")
+    }
+
+    /// A schema newer than the build refuses to start, rather than writing to tables it does not understand.
+    @Test func newerSchemaIsRefused() async throws {
+        let database = "mcp_newer_\(UInt32.random(in: 0...UInt32.max))"
+        try await TestPostgres.admin("CREATE DATABASE \(database)")
+        var configuration = TestPostgres.configuration
+        configuration.database = database
+        try await PostgresSchema.migrate(configuration: configuration, logger: TestPostgres.logger)
+        let fresh = configuration
+        try await TestPostgres.withClient(fresh) { client in
+            _ = try await client.query("INSERT INTO mcp_schema_migrations (version) VALUES (\(PostgresSchema.currentVersion + 1))")
+        }
+        await #expect {
+            try await PostgresSchema.migrate(configuration: fresh, logger: TestPostgres.logger)
+        } throws: { error in
+            (error as? PostgresBackendError)?.code == .migrationFailed && "\(error)".contains("newer than this build")
+        }
+        try await TestPostgres.admin("DROP DATABASE \(database) WITH (FORCE)")
+    }
+
+    /// The sweeper deletes expired rows; reads never see them even before it runs.
+    @Test func sweeperDeletesExpiredRows() async throws {
+        let key = "sweep:\(UInt32.random(in: 0...UInt32.max))"
+        try await TestPostgres.withReplica { backends, client in
+            _ = try await backends.sessionStore.set(key, value: 1, ttl: .milliseconds(50))
+            _ = try await backends.eventLog.append(stream: key, data: [1], ttl: .milliseconds(50))
+            try await Task.sleep(for: .milliseconds(150))
+            #expect(try await backends.sessionStore.get(key) == nil)
+            let sweeper = PostgresSweeper(client: client, logger: TestPostgres.logger)
+            try await waitFor { await sweeper.sweepOnce() >= 0 }
+            var left = 0
+            for try await n in try await client.query(
+                "SELECT (SELECT count(*) FROM mcp_kv WHERE key = \(key)) + (SELECT count(*) FROM mcp_log_events WHERE stream = \(key))"
+            ).decode(Int.self) {
+                left = n
+            }
+            #expect(left == 0)
+        }
+    }
+}
+
+/// Waits until `condition` holds, polling; fails after `timeout`.
+func waitFor(timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    Issue.record("timed out after \(timeout)")
+    throw CancellationError()
+}
