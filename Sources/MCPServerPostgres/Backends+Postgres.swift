@@ -27,14 +27,21 @@ extension Backends {
     public static func postgres(configuration: PostgresBackendConfiguration, keyRing: any KeyRing, logger: Logger) throws -> Backends {
         let client = PostgresClient(configuration: try configuration.clientConfiguration(), backgroundLogger: logger)
         let listener = PostgresListener(configuration: configuration, client: client, logger: logger)
-        return postgres(client: client, listener: listener, keyRing: keyRing, logger: logger)
+        return postgres(client: client, listener: listener, keyRing: keyRing, logger: logger, timeout: configuration.operationTimeout)
     }
 
     /// Backends on a client and listener that the caller made; the services list runs both.
-    public static func postgres(client: PostgresClient, listener: PostgresListener, keyRing: any KeyRing, logger: Logger) -> Backends {
-        let sessionStore = PostgresSessionStore(client: client)
-        let eventLog = PostgresEventLog(client: client, listener: listener)
-        let messageBus = PostgresMessageBus(client: client, listener: listener)
+    /// - Parameter timeout: how long one operation may take.
+    public static func postgres(
+        client: PostgresClient,
+        listener: PostgresListener,
+        keyRing: any KeyRing,
+        logger: Logger,
+        timeout: Duration = .seconds(5)
+    ) -> Backends {
+        let sessionStore = PostgresSessionStore(client: client, timeout: timeout)
+        let eventLog = PostgresEventLog(client: client, listener: listener, timeout: timeout)
+        let messageBus = PostgresMessageBus(client: client, listener: listener, timeout: timeout)
         let sweeper = PostgresSweeper(client: client, logger: logger, busRetention: listener.busRetention)
         return Backends(
             sessionStore: sessionStore,

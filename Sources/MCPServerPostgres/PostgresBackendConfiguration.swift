@@ -23,6 +23,7 @@ import PostgresNIO
 /// - `sslservername`: the name to check and send as SNI, when it differs from the host;
 /// - `pool_size`: the most pooled connections per replica (default 16); the bus's LISTEN connection is one more;
 /// - `connect_timeout`: seconds, as libpq (default 10);
+/// - `operation_timeout`: seconds one backend operation may take, a free pooled connection included (default 5);
 /// - `application_name`: shown in `pg_stat_activity` (default `mcp-server`).
 public struct PostgresBackendConfiguration: Sendable {
     /// How the connection is encrypted and what is checked: libpq's `sslmode`.
@@ -86,6 +87,9 @@ public struct PostgresBackendConfiguration: Sendable {
     public var poolSize: Int
     /// How long connecting may take (default 10 s).
     public var connectTimeout: Duration
+    /// How long one backend operation may take, waiting for a pooled connection included (default 5 s): while the
+    /// server is down, operations fail after this instead of queueing.
+    public var operationTimeout: Duration
     /// `application_name`, shown in `pg_stat_activity`.
     public var applicationName: String
 
@@ -103,11 +107,12 @@ public struct PostgresBackendConfiguration: Sendable {
         tlsServerName: String? = nil,
         poolSize: Int = 16,
         connectTimeout: Duration = .seconds(10),
+        operationTimeout: Duration = .seconds(5),
         applicationName: String = "mcp-server"
     ) {
         precondition((1...65535).contains(port), "invalid port")
         precondition(poolSize > 0, "a pool needs at least one connection")
-        precondition(connectTimeout > .zero, "the connect timeout must be positive")
+        precondition(connectTimeout > .zero && operationTimeout > .zero, "timeouts must be positive")
         self.host = host
         self.port = port
         self.username = username
@@ -120,6 +125,7 @@ public struct PostgresBackendConfiguration: Sendable {
         self.tlsServerName = tlsServerName
         self.poolSize = poolSize
         self.connectTimeout = connectTimeout
+        self.operationTimeout = operationTimeout
         self.applicationName = applicationName
     }
 
@@ -158,12 +164,15 @@ public struct PostgresBackendConfiguration: Sendable {
             case "connect_timeout":
                 guard let n = Int(value), n > 0, n <= 3600 else { throw invalid("connect_timeout must be a positive number of seconds") }
                 connectTimeout = .seconds(n)
+            case "operation_timeout":
+                guard let n = Int(value), n > 0, n <= 3600 else { throw invalid("operation_timeout must be a positive number of seconds") }
+                operationTimeout = .seconds(n)
             case "application_name": applicationName = value
             case "user": self.username = value
             case "password": self.password = value
             case "dbname": self.database = value
             default:
-                throw invalid("unknown parameter '\(name)' (supported: sslmode, sslrootcert, sslcert, sslkey, sslservername, pool_size, connect_timeout, application_name)")
+                throw invalid("unknown parameter '\(name)' (supported: sslmode, sslrootcert, sslcert, sslkey, sslservername, pool_size, connect_timeout, operation_timeout, application_name)")
             }
         }
         if (clientCertificatePath == nil) != (clientKeyPath == nil) {

@@ -18,6 +18,7 @@ public struct PostgresBackendError: Error, Sendable, CustomStringConvertible, Cu
             case connectionFailed
             case migrationFailed
             case unexpectedResult
+            case timeout
         }
 
         private let base: Base
@@ -33,6 +34,8 @@ public struct PostgresBackendError: Error, Sendable, CustomStringConvertible, Cu
         public static let migrationFailed = Code(.migrationFailed)
         /// A query returned something the backend did not expect.
         public static let unexpectedResult = Code(.unexpectedResult)
+        /// The server did not answer within the operation timeout (or no pooled connection could be had).
+        public static let timeout = Code(.timeout)
 
         public var description: String { base.rawValue }
     }

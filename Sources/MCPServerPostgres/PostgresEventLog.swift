@@ -29,23 +29,37 @@ public struct PostgresEventLog: EventLog {
     let listener: PostgresListener
     let pollInterval: Duration
     let pageSize: Int
+    let timeout: Duration
 
     /// Creates a log; neither `client` nor `listener` is owned: run them as services.
     /// - Parameters:
     ///   - pollInterval: how often a waiting tail reads even without a notification (default 2 s).
     ///   - pageSize: events read per query by a tail (default 128).
-    public init(client: PostgresClient, listener: PostgresListener, pollInterval: Duration = .seconds(2), pageSize: Int = 128) {
-        precondition(pollInterval > .zero && pageSize > 0)
+    ///   - timeout: how long one operation may take (default 5 s).
+    public init(
+        client: PostgresClient,
+        listener: PostgresListener,
+        pollInterval: Duration = .seconds(2),
+        pageSize: Int = 128,
+        timeout: Duration = .seconds(5)
+    ) {
+        precondition(pollInterval > .zero && pageSize > 0 && timeout > .zero)
         self.client = client
         self.listener = listener
         self.pollInterval = pollInterval
         self.pageSize = pageSize
+        self.timeout = timeout
     }
 
     public func append(stream: String, data: [UInt8], ttl: Duration) async throws -> UInt64 {
-        let rows = try await client.query("SELECT mcp_log_append(\(stream), \(ByteBuffer(bytes: data)), \(max(1, ttl.wholeMilliseconds)))")
-        var position: Int64 = 0
-        for try await value in rows.decode(Int64.self) { position = value }
+        let position = try await client.run(
+            "SELECT mcp_log_append(\(stream), \(ByteBuffer(bytes: data)), \(max(1, ttl.wholeMilliseconds)))",
+            timeout: timeout
+        ) { rows in
+            var position: Int64 = 0
+            for try await value in rows.decode(Int64.self) { position = value }
+            return position
+        }
         guard position > 0 else {
             throw PostgresBackendError(.unexpectedResult, message: "the event log's append returned no position")
         }
@@ -55,18 +69,20 @@ public struct PostgresEventLog: EventLog {
     public func read(stream: String, after position: UInt64, limit: Int) async throws -> [LoggedEvent] {
         guard limit > 0 else { return [] }
         let after = Int64(clamping: position)
-        let rows = try await client.query(
+        return try await client.run(
             """
             SELECT e.position, e.data FROM mcp_log_events e JOIN mcp_log_streams s ON s.stream = e.stream
             WHERE e.stream = \(stream) AND e.position > \(after) AND s.expires_at > clock_timestamp()
             ORDER BY e.position LIMIT \(limit)
-            """
-        )
-        var events: [LoggedEvent] = []
-        for try await (position, data) in rows.decode((Int64, ByteBuffer).self) {
-            events.append(LoggedEvent(position: UInt64(position), data: Array(data.readableBytesView)))
+            """,
+            timeout: timeout
+        ) { rows in
+            var events: [LoggedEvent] = []
+            for try await (position, data) in rows.decode((Int64, ByteBuffer).self) {
+                events.append(LoggedEvent(position: UInt64(position), data: Array(data.readableBytesView)))
+            }
+            return events
         }
-        return events
     }
 
     public func tail<Result: Sendable>(
@@ -90,7 +106,7 @@ public struct PostgresEventLog: EventLog {
     }
 
     public func close(stream: String, ttl: Duration) async throws {
-        try await client.query(
+        try await client.run(
             """
             WITH closed AS (
                 UPDATE mcp_log_streams SET closed_at = last_position,
@@ -98,44 +114,51 @@ public struct PostgresEventLog: EventLog {
                 WHERE stream = \(stream) AND last_position > 0 AND expires_at > clock_timestamp()
                 RETURNING stream)
             SELECT pg_notify('mcp', 'l ' || stream) FROM closed WHERE octet_length(stream) < 7000
-            """
+            """,
+            timeout: timeout
         )
     }
 
     public func exists(stream: String) async throws -> Bool {
-        let rows = try await client.query(
-            "SELECT 1 FROM mcp_log_streams WHERE stream = \(stream) AND last_position > 0 AND expires_at > clock_timestamp()"
-        )
-        var found = false
-        for try await _ in rows { found = true }
-        return found
+        try await client.run(
+            "SELECT 1 FROM mcp_log_streams WHERE stream = \(stream) AND last_position > 0 AND expires_at > clock_timestamp()",
+            timeout: timeout
+        ) { rows in
+            var found = false
+            for try await _ in rows { found = true }
+            return found
+        }
     }
 
     public func delete(stream: String) async throws {
-        try await client.query(
+        try await client.run(
             """
             WITH gone AS (DELETE FROM mcp_log_streams WHERE stream = \(stream) RETURNING stream),
                  events AS (DELETE FROM mcp_log_events WHERE stream = \(stream))
             SELECT pg_notify('mcp', 'l ' || \(stream)) WHERE octet_length(\(stream)) < 7000
-            """
+            """,
+            timeout: timeout
         )
     }
 
     public func lastPosition(stream: String) async throws -> UInt64 {
-        let rows = try await client.query(
-            "SELECT last_position FROM mcp_log_streams WHERE stream = \(stream) AND expires_at > clock_timestamp()"
-        )
-        var position: Int64 = 0
-        for try await value in rows.decode(Int64.self) { position = value }
-        return UInt64(max(0, position))
+        try await client.run(
+            "SELECT last_position FROM mcp_log_streams WHERE stream = \(stream) AND expires_at > clock_timestamp()",
+            timeout: timeout
+        ) { rows in
+            var position: Int64 = 0
+            for try await value in rows.decode(Int64.self) { position = value }
+            return UInt64(max(0, position))
+        }
     }
 
     public func trim(stream: String, keepingLast count: Int) async throws {
-        try await client.query(
+        try await client.run(
             """
             DELETE FROM mcp_log_events WHERE stream = \(stream)
             AND position <= (SELECT last_position FROM mcp_log_streams WHERE stream = \(stream)) - \(max(0, count))
-            """
+            """,
+            timeout: timeout
         )
     }
 
@@ -145,7 +168,7 @@ public struct PostgresEventLog: EventLog {
     /// tail is over (the end reached, or the stream gone or expired).
     func page(_ stream: String, after position: UInt64) async throws -> (events: [LoggedEvent], finished: Bool) {
         let after = Int64(clamping: position)
-        let rows = try await client.query(
+        let (events, found, live, closedAt) = try await client.run(
             """
             SELECT s.closed_at, s.expires_at > clock_timestamp(), e.position, e.data
             FROM mcp_log_streams s
@@ -156,19 +179,22 @@ public struct PostgresEventLog: EventLog {
                 ORDER BY position LIMIT \(pageSize)
             ) e ON true
             WHERE s.stream = \(stream)
-            """
-        )
-        var events: [LoggedEvent] = []
-        var found = false
-        var live = false
-        var closedAt: Int64?
-        for try await (closed, isLive, eventPosition, data) in rows.decode((Int64?, Bool, Int64?, ByteBuffer?).self) {
-            found = true
-            live = isLive
-            closedAt = closed
-            if let eventPosition, let data {
-                events.append(LoggedEvent(position: UInt64(eventPosition), data: Array(data.readableBytesView)))
+            """,
+            timeout: timeout
+        ) { rows in
+            var events: [LoggedEvent] = []
+            var found = false
+            var live = false
+            var closedAt: Int64?
+            for try await (closed, isLive, eventPosition, data) in rows.decode((Int64?, Bool, Int64?, ByteBuffer?).self) {
+                found = true
+                live = isLive
+                closedAt = closed
+                if let eventPosition, let data {
+                    events.append(LoggedEvent(position: UInt64(eventPosition), data: Array(data.readableBytesView)))
+                }
             }
+            return (events, found, live, closedAt)
         }
         guard found, live else { return (events, true) }
         let reached = Int64(clamping: events.last?.position ?? position)

@@ -223,11 +223,15 @@ public final class PostgresListener: Service, Sendable {
         }
     }
 
+    /// The server's clock, which also proves the connection alive: no answer within two heartbeats drops it.
     private func serverClock(_ connection: PostgresConnection) async throws -> Int64 {
-        var now: Int64 = 0
-        let rows = try await connection.query("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint", logger: logger)
-        for try await value in rows.decode(Int64.self) { now = value }
-        return now
+        let logger = self.logger
+        return try await withDeadline(heartbeatInterval * 2) {
+            var now: Int64 = 0
+            let rows = try await connection.query("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint", logger: logger)
+            for try await value in rows.decode(Int64.self) { now = value }
+            return now
+        }
     }
 
     private func alive(_ serverNow: Int64) {
@@ -255,17 +259,21 @@ public final class PostgresListener: Service, Sendable {
             return
         }
         do {
-            let rows = try await connection.query(
-                """
-                SELECT id, channel, payload FROM mcp_bus
-                WHERE created_at >= to_timestamp(\(Double(since) / 1_000_000)) AND channel = ANY(\(channels))
-                ORDER BY created_at, id
-                """,
-                logger: logger
-            )
-            var messages: [(Int64, BusMessage)] = []
-            for try await (id, channel, payload) in rows.decode((Int64, String, ByteBuffer).self) {
-                messages.append((id, BusMessage(channel: channel, payload: Array(payload.readableBytesView))))
+            let logger = self.logger
+            let messages = try await withDeadline(.seconds(10)) {
+                let rows = try await connection.query(
+                    """
+                    SELECT id, channel, payload FROM mcp_bus
+                    WHERE created_at >= to_timestamp(\(Double(since) / 1_000_000)) AND channel = ANY(\(channels))
+                    ORDER BY created_at, id
+                    """,
+                    logger: logger
+                )
+                var messages: [(Int64, BusMessage)] = []
+                for try await (id, channel, payload) in rows.decode((Int64, String, ByteBuffer).self) {
+                    messages.append((id, BusMessage(channel: channel, payload: Array(payload.readableBytesView))))
+                }
+                return messages
             }
             logger.debug("caught up after reconnecting", metadata: ["mcp.postgres.messages": "\(messages.count)"])
             deliver(messages)
@@ -319,10 +327,12 @@ public final class PostgresListener: Service, Sendable {
             var attempt = 0
             while true {
                 do {
-                    let rows = try await client.query("SELECT id, channel, payload FROM mcp_bus WHERE id = ANY(\(ids))", logger: logger)
-                    var byID: [Int64: BusMessage] = [:]
-                    for try await (id, channel, payload) in rows.decode((Int64, String, ByteBuffer).self) {
-                        byID[id] = BusMessage(channel: channel, payload: Array(payload.readableBytesView))
+                    let byID = try await client.run("SELECT id, channel, payload FROM mcp_bus WHERE id = ANY(\(ids))", timeout: .seconds(5)) { rows in
+                        var byID: [Int64: BusMessage] = [:]
+                        for try await (id, channel, payload) in rows.decode((Int64, String, ByteBuffer).self) {
+                            byID[id] = BusMessage(channel: channel, payload: Array(payload.readableBytesView))
+                        }
+                        return byID
                     }
                     deliver(ids.compactMap { id in byID[id].map { (id, $0) } })
                     break

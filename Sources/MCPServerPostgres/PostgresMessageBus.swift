@@ -21,18 +21,22 @@ public struct PostgresMessageBus: MessageBus {
     let client: PostgresClient
     let listener: PostgresListener
     let bufferSize: Int
+    let timeout: Duration
 
     /// Creates a bus; neither `client` nor `listener` is owned: run them as services.
-    /// - Parameter bufferSize: the buffer of each stream-form subscription (default 4096 messages).
-    public init(client: PostgresClient, listener: PostgresListener, bufferSize: Int = 4096) {
-        precondition(bufferSize > 0)
+    /// - Parameters:
+    ///   - bufferSize: the buffer of each stream-form subscription (default 4096 messages).
+    ///   - timeout: how long a publish may take (default 5 s).
+    public init(client: PostgresClient, listener: PostgresListener, bufferSize: Int = 4096, timeout: Duration = .seconds(5)) {
+        precondition(bufferSize > 0 && timeout > .zero)
         self.client = client
         self.listener = listener
         self.bufferSize = bufferSize
+        self.timeout = timeout
     }
 
     public func publish(_ payload: [UInt8], to channel: String) async throws {
-        try await client.query("SELECT mcp_bus_publish(\(channel), \(ByteBuffer(bytes: payload)))")
+        try await client.run("SELECT mcp_bus_publish(\(channel), \(ByteBuffer(bytes: payload)))", timeout: timeout)
     }
 
     public func subscribe<Result: Sendable>(

@@ -8,7 +8,7 @@ import NIOCore
 public import PostgresNIO
 
 /// The session store on PostgreSQL: one row per key in `mcp_kv`, with a version column for compare-and-set and an
-/// expiry column. Every operation is one statement, so one round trip.
+/// expiry column. Every operation is one statement, so one round trip, with a deadline.
 ///
 /// Expired rows are invisible at once (every statement checks `expires_at`) and deleted later by the sweeper
 /// (``PostgresSweeper``). The table has no index on the expiry, so that the updates a sliding expiry makes stay
@@ -18,58 +18,70 @@ public import PostgresNIO
 /// (`mcp_next_version`), as in the Redis store.
 public struct PostgresSessionStore: SessionStore {
     let client: PostgresClient
+    let timeout: Duration
 
     /// Creates a store on `client`; the client is not owned: run it as its own service.
-    public init(client: PostgresClient) {
+    /// - Parameter timeout: how long one operation may take (default 5 s).
+    public init(client: PostgresClient, timeout: Duration = .seconds(5)) {
         self.client = client
+        self.timeout = timeout
     }
 
     public func get(_ key: String) async throws -> VersionedValue? {
-        try await first(
-            client.query("SELECT value, version FROM mcp_kv WHERE key = \(key) AND expires_at > clock_timestamp()")
+        try await value("SELECT value, version FROM mcp_kv WHERE key = \(key) AND expires_at > clock_timestamp()")
+    }
+
+    /// Reads a value and restarts its time to live, in one statement; the row is rewritten only when the new expiry
+    /// differs from the stored one by more than ``touchSlack(for:)``, so a session used many times a second costs a
+    /// read, not a write (and a WAL flush), per request. A key therefore expires between `ttl - slack` and `ttl`
+    /// after its last use.
+    public func getAndTouch(_ key: String, ttl: Duration) async throws -> VersionedValue? {
+        let milliseconds = ttl.wholeMilliseconds
+        let slack = Self.touchSlack(for: ttl).wholeMilliseconds
+        return try await value(
+            """
+            WITH cur AS (
+                SELECT value, version, expires_at FROM mcp_kv WHERE key = \(key) AND expires_at > clock_timestamp()
+            ), touched AS (
+                UPDATE mcp_kv k SET expires_at = clock_timestamp() + \(milliseconds) * interval '1 millisecond'
+                FROM cur WHERE k.key = \(key) AND k.version = cur.version
+                  AND abs(extract(epoch FROM (cur.expires_at - clock_timestamp())) * 1000 - \(milliseconds)) > \(slack)
+            )
+            SELECT value, version FROM cur
+            """
         )
     }
 
-    public func getAndTouch(_ key: String, ttl: Duration) async throws -> VersionedValue? {
-        try await first(
-            client.query(
-                """
-                UPDATE mcp_kv SET expires_at = clock_timestamp() + \(ttl.wholeMilliseconds) * interval '1 millisecond'
-                WHERE key = \(key) AND expires_at > clock_timestamp() RETURNING value, version
-                """
-            )
-        )
+    /// How far a sliding expiry may lag: a twentieth of the time to live, at most 5 seconds.
+    public static func touchSlack(for ttl: Duration) -> Duration {
+        min(ttl / 20, .seconds(5))
     }
 
     public func create(_ key: String, value: JSONValue, ttl: Duration) async throws -> UInt64? {
         try await version(
-            client.query(
-                """
-                INSERT INTO mcp_kv AS k (key, value, version, expires_at)
-                VALUES (\(key), \(Self.encode(value)), mcp_next_version(NULL),
-                        clock_timestamp() + \(ttl.wholeMilliseconds) * interval '1 millisecond')
-                ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = mcp_next_version(k.version),
-                    expires_at = excluded.expires_at
-                WHERE k.expires_at <= clock_timestamp()
-                RETURNING version
-                """
-            )
+            """
+            INSERT INTO mcp_kv AS k (key, value, version, expires_at)
+            VALUES (\(key), \(Self.encode(value)), mcp_next_version(NULL),
+                    clock_timestamp() + \(ttl.wholeMilliseconds) * interval '1 millisecond')
+            ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = mcp_next_version(k.version),
+                expires_at = excluded.expires_at
+            WHERE k.expires_at <= clock_timestamp()
+            RETURNING version
+            """
         )
     }
 
     public func set(_ key: String, value: JSONValue, ttl: Duration) async throws -> UInt64 {
         let stored = try await version(
-            client.query(
-                """
-                INSERT INTO mcp_kv AS k (key, value, version, expires_at)
-                VALUES (\(key), \(Self.encode(value)), mcp_next_version(NULL),
-                        clock_timestamp() + \(ttl.wholeMilliseconds) * interval '1 millisecond')
-                ON CONFLICT (key) DO UPDATE SET value = excluded.value,
-                    version = mcp_next_version(CASE WHEN k.expires_at > clock_timestamp() THEN k.version END),
-                    expires_at = excluded.expires_at
-                RETURNING version
-                """
-            )
+            """
+            INSERT INTO mcp_kv AS k (key, value, version, expires_at)
+            VALUES (\(key), \(Self.encode(value)), mcp_next_version(NULL),
+                    clock_timestamp() + \(ttl.wholeMilliseconds) * interval '1 millisecond')
+            ON CONFLICT (key) DO UPDATE SET value = excluded.value,
+                version = mcp_next_version(CASE WHEN k.expires_at > clock_timestamp() THEN k.version END),
+                expires_at = excluded.expires_at
+            RETURNING version
+            """
         )
         guard let stored else {
             throw PostgresBackendError(.unexpectedResult, message: "the session store's set returned no version")
@@ -80,31 +92,26 @@ public struct PostgresSessionStore: SessionStore {
     public func compareAndSet(_ key: String, value: JSONValue, expectedVersion: UInt64, ttl: Duration) async throws -> UInt64? {
         guard let expected = Int64(exactly: expectedVersion) else { return nil }
         return try await version(
-            client.query(
-                """
-                UPDATE mcp_kv SET value = \(Self.encode(value)), version = mcp_next_version(version),
-                    expires_at = clock_timestamp() + \(ttl.wholeMilliseconds) * interval '1 millisecond'
-                WHERE key = \(key) AND version = \(expected) AND expires_at > clock_timestamp()
-                RETURNING version
-                """
-            )
+            """
+            UPDATE mcp_kv SET value = \(Self.encode(value)), version = mcp_next_version(version),
+                expires_at = clock_timestamp() + \(ttl.wholeMilliseconds) * interval '1 millisecond'
+            WHERE key = \(key) AND version = \(expected) AND expires_at > clock_timestamp()
+            RETURNING version
+            """
         )
     }
 
     public func touch(_ key: String, ttl: Duration) async throws -> Bool {
-        let rows = try await client.query(
+        try await version(
             """
             UPDATE mcp_kv SET expires_at = clock_timestamp() + \(ttl.wholeMilliseconds) * interval '1 millisecond'
-            WHERE key = \(key) AND expires_at > clock_timestamp() RETURNING 1
+            WHERE key = \(key) AND expires_at > clock_timestamp() RETURNING version
             """
-        )
-        var found = false
-        for try await _ in rows { found = true }
-        return found
+        ) != nil
     }
 
     public func delete(_ key: String) async throws {
-        try await client.query("DELETE FROM mcp_kv WHERE key = \(key)")
+        try await client.run("DELETE FROM mcp_kv WHERE key = \(key)", timeout: timeout)
     }
 
     // MARK: Encoding
@@ -113,19 +120,23 @@ public struct PostgresSessionStore: SessionStore {
         ByteBuffer(bytes: JSONWriter.encode(value))
     }
 
-    private func first(_ rows: PostgresRowSequence) async throws -> VersionedValue? {
-        var result: VersionedValue?
-        for try await (bytes, version) in rows.decode((ByteBuffer, Int64).self) where result == nil {
-            result = VersionedValue(value: try JSONParser().parse(bytes.readableBytesView), version: UInt64(max(0, version)))
+    private func value(_ query: PostgresQuery) async throws -> VersionedValue? {
+        try await client.run(query, timeout: timeout) { rows in
+            var result: VersionedValue?
+            for try await (bytes, version) in rows.decode((ByteBuffer, Int64).self) where result == nil {
+                result = VersionedValue(value: try JSONParser().parse(bytes.readableBytesView), version: UInt64(max(0, version)))
+            }
+            return result
         }
-        return result
     }
 
-    private func version(_ rows: PostgresRowSequence) async throws -> UInt64? {
-        var result: UInt64?
-        for try await version in rows.decode(Int64.self) where result == nil {
-            result = UInt64(max(0, version))
+    private func version(_ query: PostgresQuery) async throws -> UInt64? {
+        try await client.run(query, timeout: timeout) { rows in
+            var result: UInt64?
+            for try await version in rows.decode(Int64.self) where result == nil {
+                result = UInt64(max(0, version))
+            }
+            return result
         }
-        return result
     }
 }

@@ -46,9 +46,14 @@ public struct PostgresSweeper: Service {
     @discardableResult
     public func sweepOnce() async -> Int {
         do {
-            let rows = try await client.query("SELECT mcp_sweep(\(batchSize), \(busRetention.wholeMilliseconds))::bigint", logger: logger)
-            var deleted = 0
-            for try await n in rows.decode(Int64.self) { deleted = Int(n) }
+            let deleted = try await client.run(
+                "SELECT mcp_sweep(\(batchSize), \(busRetention.wholeMilliseconds))::bigint",
+                timeout: .seconds(30)
+            ) { rows in
+                var deleted = 0
+                for try await n in rows.decode(Int64.self) { deleted = Int(n) }
+                return deleted
+            }
             if deleted > 0 { logger.debug("swept expired rows", metadata: ["mcp.postgres.rows": "\(deleted)"]) }
             return deleted
         } catch {

@@ -69,6 +69,26 @@ struct PostgresBackendTests {
         }
     }
 
+    /// A store that is down fails each operation after the operation timeout: nothing waits for the pool forever.
+    @Test func operationsFailWithinTheirTimeoutWhenTheServerIsDown() async throws {
+        var configuration = try PostgresBackendConfiguration(url: "postgres://u@127.0.0.1:1/d?sslmode=disable")
+        configuration.operationTimeout = .milliseconds(500)
+        let backends = try Backends.postgres(configuration: configuration, keyRing: StaticKeyRing(keys: [.random()]), logger: TestPostgres.logger)
+        await withThrowingTaskGroup(of: Void.self) { group in
+            for service in backends.services { group.addTask { try await service.run() } }
+            defer { group.cancelAll() }
+            let start = ContinuousClock.now
+            await #expect {
+                _ = try await backends.sessionStore.getAndTouch("k", ttl: .seconds(10))
+            } throws: { error in
+                (error as? PostgresBackendError)?.code == .timeout
+            }
+            await #expect(throws: PostgresBackendError.self) { try await backends.messageBus.publish([1], to: "c") }
+            await #expect(throws: PostgresBackendError.self) { _ = try await backends.eventLog.append(stream: "s", data: [], ttl: .seconds(1)) }
+            #expect(ContinuousClock.now - start < .seconds(5))
+        }
+    }
+
     /// Replicas starting at once all migrate: exactly one applies each migration, none fails.
     @Test func concurrentMigrationsOnAFreshDatabase() async throws {
         let database = "mcp_migrate_\(UInt32.random(in: 0...UInt32.max))"

@@ -173,7 +173,9 @@ package struct MessageStreams: Sendable {
             return true
         }
         await retrying("notification log", session: id, from: start, endsWhenDone: false, survived: resync) { after in
-            try await SessionStreams.followNotifications(for: id, after: after.value, log: log, sessions: sessions) { position, notification in
+            try await SessionStreams.followNotifications(
+                for: id, after: after.value, log: log, sessions: sessions, onlyOnceInitialized: true
+            ) { position, notification in
                 after.value = position
                 if let notification { events.yield(.message(notification)) }
             }

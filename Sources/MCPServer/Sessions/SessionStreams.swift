@@ -211,13 +211,20 @@ package struct SessionStreams: Sendable {
         after position: UInt64,
         log: any EventLog,
         sessions: Sessions,
+        onlyOnceInitialized: Bool = false,
         _ each: (_ position: UInt64, _ notification: JSONValue?) -> Void
     ) async throws {
+        var initialized = !onlyOnceInitialized
         try await log.tail(stream: ClusterWire.Stream.notifications, after: position) { entries in
             for try await entry in entries {
                 var notification: JSONValue?
                 if let message = ClusterWire.Payload.loggedNotification(entry.data) {
-                    notification = try await Self.notification(for: message, session: session, sessions: sessions)
+                    // A stream opened before its session is initialized (HTTP+SSE: the GET comes first) hears nothing
+                    // until `notifications/initialized` has arrived, on whichever replica.
+                    if !initialized { initialized = try await sessions.load(session)?.initialized ?? false }
+                    if initialized {
+                        notification = try await Self.notification(for: message, session: session, sessions: sessions)
+                    }
                 }
                 each(entry.position, notification)
             }
