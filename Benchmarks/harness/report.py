@@ -109,7 +109,7 @@ def main():
     w("")
     w("Columns: req/s, p50 and p99 from the best round; ×raw = ratio to raw at the same concurrency; errors = non-2xx")
     w("+ socket errors + wrk timeouts + stalled connections, summed over all rounds; RSS = the server's VmRSS after")
-    w("load; srv CPU% / redis CPU% / wrk CPU% = CPU time over wall time (100% = one core); ctx sw/req = context")
+    w("load; srv CPU% / store CPU% (redis-server, or PostgreSQL's postmaster and backends) / wrk CPU% = CPU time over wall time (100% = one core); ctx sw/req = context")
     w("switches of all server threads per request; spread = how far the slowest round fell below the best.")
     w("")
     for c in conc:
@@ -129,7 +129,7 @@ def main():
                 fmt(m["csw"], 2), f"{m['spread']:.0f}%",
             ])
         w(table(["target", "req/s", "×raw", "p50 ms", "p99 ms", "p99 ×raw", "errors", "RSS MiB", "srv CPU%",
-                 "redis CPU%", "wrk CPU%", "ctx sw/req", "spread"], rows))
+                 "store CPU%", "wrk CPU%", "ctx sw/req", "spread"], rows))
         w("")
     # A plot: throughput as a share of raw, per concurrency.
     w("### req/s as a share of raw (same run)")
@@ -184,7 +184,7 @@ def main():
         for suffix in ["", "-el"]:
             refs = ["raw", "raw-nio"] + (["raw-el"] if suffix else [])
             for ref in (r for r in refs if (r, c) in s):
-                for ours, need in [("modern", 0.6), ("legacy", 0.5), ("legacy+redis", 0.3)]:
+                for ours, need in [("modern", 0.6), ("legacy", 0.5), ("legacy+redis", 0.3), ("legacy+postgres", 0.25)]:
                     t = ours + suffix
                     if (t, c) not in s:
                         continue

@@ -1,6 +1,7 @@
-"""The chaos harness: replicas of mcp-demo-server behind a round-robin nginx, a throwaway redis, K concurrent raw-HTTP
-clients, and one fault at a time (kill, roll, store). Prints a progress line every few seconds, a results table and
-the pass criteria, and writes everything to a results directory. Run it through scripts/chaos (see README.md here).
+"""The chaos harness: replicas of mcp-demo-server behind a round-robin nginx, a throwaway redis (or, with `--backend
+postgres`, PostgreSQL), K concurrent raw-HTTP clients, and one fault at a time (kill, roll, store). Prints a progress
+line every few seconds, a results table and the pass criteria, and writes everything to a results directory. Run it
+through scripts/chaos (see README.md here).
 
 Each fault runs as a phase of its own, on a fresh cluster: set-up, `--duration` seconds of traffic with the fault
 injected after `--warmup` seconds, then no new calls; the calls in flight get `--hang-timeout` seconds to end, the
@@ -33,6 +34,7 @@ from record import Recorder
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRESS_EVERY = 3.0
+STORES: dict[str, Any] = {"redis": cl.Redis, "postgres": cl.Postgres}  # --backend values the harness starts itself
 SHORT = {"duration": 12.0, "kill_every": 5.0, "hang_timeout": 8.0, "warmup": 2.0}
 LONG = {"duration": 40.0, "kill_every": 6.0, "hang_timeout": 30.0, "warmup": 3.0}
 
@@ -44,7 +46,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--short", action="store_true",
                    help="the test-suite version, about a minute over the three faults: "
                         + ", ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in SHORT.items()))
-    p.add_argument("--backend", default="redis", help="the store: redis (default; a throwaway redis-server) or postgres://...")
+    p.add_argument("--backend", default="redis",
+                   help="the store: redis (default; a throwaway redis-server), postgres (a throwaway PostgreSQL, "
+                        "scripts/start-postgres) or a URL passed to the replicas as it is (no store fault then)")
     p.add_argument("--clients", type=int, default=12, help="concurrent clients, half session, half stateless (default 12)")
     p.add_argument("--sse-clients", type=int, default=2,
                    help="HTTP+SSE (2024-11-05) clients, besides --clients (default 2; 0: none)")
@@ -156,14 +160,14 @@ async def progress(rec: Recorder, c: cl.Cluster, stop: anyio.Event) -> None:
             f"  in flight {rec.in_flight()}  listen open {listens}  GET open {gets}{sse_text}  replicas {reps}")
 
 
-async def traffic(args: argparse.Namespace, fault: str, c: cl.Cluster, redis: cl.Redis | None, rec: Recorder, rng: random.Random) -> dict[str, Any]:
+async def traffic(args: argparse.Namespace, fault: str, c: cl.Cluster, store: cl.Store | None, rec: Recorder, rng: random.Random) -> dict[str, Any]:
     """Runs the clients and the fault; returns the fault's facts."""
     shared = Shared(rec, c.url, args.hang_timeout, rng, touch_every=args.touch_every)
     n_session = (args.clients + 1) // 2
     clients = [SessionClient(f"s{k + 1}", shared) for k in range(n_session)]
     clients += [StatelessClient(f"m{k + 1}", shared) for k in range(args.clients - n_session)]
     clients += [MessageStreamClient(f"h{k + 1}", shared) for k in range(args.sse_clients)]
-    ctx = fl.FaultContext(c, redis, rec, rng, args.warmup, args.duration, args.kill_every, args.store_down,
+    ctx = fl.FaultContext(c, store, rec, rng, args.warmup, args.duration, args.kill_every, args.store_down,
                           drain_wait=drain_wait(args))
     done = anyio.Event()
     async with anyio.create_task_group() as outer:
@@ -191,7 +195,7 @@ async def run_phase(args: argparse.Namespace, fault: str, run_dir: Path, binary:
     pdir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(f"{args.seed}-{fault}")
     rec = Recorder(fault)
-    redis: cl.Redis | None = None
+    store: cl.Store | None = None
     c: cl.Cluster | None = None
     facts: dict[str, Any] = {}
     error = None
@@ -201,19 +205,20 @@ async def run_phase(args: argparse.Namespace, fault: str, run_dir: Path, binary:
         f"{args.duration:.0f} s; logs in {pdir})")
     try:
         backend = args.backend
-        if args.backend == "redis":
-            redis = await anyio.to_thread.run_sync(cl.Redis.start)
-            (pdir / "redis.pidfile").write_text(redis.pidfile)
-            backend = redis.url
+        if args.backend in STORES:
+            store = await anyio.to_thread.run_sync(STORES[args.backend].start)
+            store.pid_record(pdir)
+            backend = store.url
         elif fault == "store":
-            raise SetupError(f"the store fault restarts redis-server; it is not implemented for {args.backend} yet")
+            raise SetupError(f"the store fault restarts a store the harness started (--backend {' or '.join(STORES)}), "
+                             f"not {args.backend}")
         c = cl.Cluster(pdir, binary, backend, key, args.replicas, flags, args.log_level)
         await c.start_replicas()
         await c.start_nginx()
         say(f"chaos: nginx 127.0.0.1:{c.nginx_port} -> " + ", ".join(f"{r.id} :{r.port}" for r in c.replicas) + f"; backend {backend}")
         rec = Recorder(fault)
         rec.port_to_replica = c.ports()
-        facts = await traffic(args, fault, c, redis, rec, rng)
+        facts = await traffic(args, fault, c, store, rec, rng)
         end_state["alive"] = {r.id: r.running() for r in c.replicas}
         end_state["all_alive"] = all(end_state["alive"].values())
     except (cl.StartupError, SetupError, OSError, subprocess.SubprocessError, TimeoutError) as exc:
@@ -226,8 +231,8 @@ async def run_phase(args: argparse.Namespace, fault: str, run_dir: Path, binary:
                 await c.stop_replicas(timeout=drain_wait(args))
                 await c.aclose()
                 end_state["trimmed_logs"] = c.trim_logs()
-            if redis is not None:
-                await anyio.to_thread.run_sync(redis.stop, pdir / "redis.log")
+            if store is not None:
+                await anyio.to_thread.run_sync(store.stop, pdir / store.log_name)
     rec.mark_hung()
     say(f"chaos: {fault} done in {time.monotonic() - t_phase:.0f} s")
     (pdir / "record.json").write_text(json.dumps(rec.dump()))
@@ -266,8 +271,20 @@ def main(argv: list[str]) -> int:
     phases: list[dict[str, Any]] = []
     try:
         binary = snapshot_binary(args.binary, run_dir)
-        if args.backend != "redis":
+        if args.backend == "postgres":  # with a real server: one that cannot be reached fails as an unsupported URL does
+            try:
+                pg = cl.Postgres.start()
+            except cl.StartupError as exc:
+                raise SetupError(str(exc)) from exc
+            try:
+                check_backend(binary, pg.url, key)
+            finally:
+                pg.stop(None)
+        elif args.backend != "redis":
             check_backend(binary, args.backend, key)
+        if args.backend == "postgres" and "store" in faults:
+            notes.append("store on postgres: pg_ctl stop -m immediate, then started again on the same port with the same "
+                         "data directory: the data persists (the redis store fault starts an empty redis-server)")
         flags = server_flags(args, binary, notes)
         say(f"chaos: binary {args.binary} (copied to {binary}), seed {args.seed}, results in {run_dir}")
         for note in notes:

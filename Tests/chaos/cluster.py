@@ -1,4 +1,5 @@
-"""The cluster a phase runs against, all on 127.0.0.1: a throwaway redis-server (scripts/start-redis), replicas r1..rN
+"""The cluster a phase runs against, all on 127.0.0.1: a throwaway store, redis-server (scripts/start-redis) or
+PostgreSQL (scripts/start-postgres, with `--backend postgres`), replicas r1..rN
 of mcp-demo-server sharing one key, and a round-robin nginx in front of them (Tests/cluster/nginx.conf.template, the
 cluster suite's config, filled in the same way its run.sh does).
 
@@ -106,6 +107,78 @@ class Redis:
         if os.path.exists(f"{self.dir}/redis.log"):
             shutil.copy(f"{self.dir}/redis.log", keep_log)
         subprocess.run([str(ROOT / "scripts" / "stop-redis"), self.pidfile], capture_output=True, timeout=30)
+
+    # -- the store fault's interface (shared with Postgres) -------------------------------------------------------------
+
+    kind = "redis"
+    persistent = False   # it comes back empty: started without RDB or AOF
+    how_down = "redis-cli SHUTDOWN NOSAVE"
+    log_name = "redis.log"
+
+    def go_down(self) -> None:
+        self.shutdown_nosave()
+
+    async def come_back(self) -> None:
+        await self.restart()
+
+    def pid_record(self, phase_dir: Path) -> None:
+        """Where scripts/chaos's trap (cleanup) finds it when the run crashes."""
+        (phase_dir / "redis.pidfile").write_text(self.pidfile)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# PostgreSQL
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Postgres:
+    """A PostgreSQL server started by scripts/start-postgres (TLS on, trust authentication on loopback); the store
+    fault stops it with `pg_ctl stop -m immediate` and starts it again on the same port with the same data directory
+    (scripts/restart-postgres --down / --up): unlike the redis fault, the data persists (WAL replay, fsync on)."""
+
+    port: int = 0
+    dir: str = ""
+    url: str = ""
+    certs: str = ""
+
+    kind = "postgres"
+    persistent = True
+    how_down = "pg_ctl stop -m immediate"
+    log_name = "postgres.log"
+
+    @classmethod
+    def start(cls) -> "Postgres":
+        out = subprocess.run([str(ROOT / "scripts" / "start-postgres")], capture_output=True, text=True, timeout=600)
+        if out.returncode != 0:
+            raise StartupError(f"scripts/start-postgres failed: {out.stderr.strip()[-1500:]}")
+        env = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+        return cls(int(env["POSTGRES_PORT"]), env["POSTGRES_DIR"], env["POSTGRES_URL"], env["POSTGRES_CERTS"])
+
+    def _restart_script(self, what: str) -> None:
+        out = subprocess.run([str(ROOT / "scripts" / "restart-postgres"), self.dir, what], capture_output=True, text=True, timeout=120)
+        if out.returncode != 0:
+            raise StartupError(f"scripts/restart-postgres {what} failed: {out.stderr.strip()[-1500:]}")
+
+    def go_down(self) -> None:
+        """pg_ctl stop -m immediate: every backend killed at once, no checkpoint (a crash, to the clients)."""
+        self._restart_script("--down")
+
+    async def come_back(self) -> None:
+        """Started again on the same port with the same data; returns once it accepts connections."""
+        await anyio.to_thread.run_sync(self._restart_script, "--up")
+
+    def pid_record(self, phase_dir: Path) -> None:
+        (phase_dir / "postgres.dir").write_text(self.dir)
+
+    def stop(self, keep_log: Path | None) -> None:
+        """Stops it (scripts/stop-postgres, which also removes its directory), keeping its log (unless None)."""
+        if keep_log is not None and os.path.exists(f"{self.dir}/postgres.log"):
+            shutil.copy(f"{self.dir}/postgres.log", keep_log)
+        subprocess.run([str(ROOT / "scripts" / "stop-postgres"), self.dir], capture_output=True, timeout=60)
+
+
+Store = Redis | Postgres
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -337,6 +410,8 @@ def cleanup(run_dir: Path) -> None:
                 kill_group(pid, signal.SIGKILL)
     for pidfile in run_dir.glob("*/redis.pidfile"):
         subprocess.run([str(ROOT / "scripts" / "stop-redis"), pidfile.read_text().strip()], capture_output=True, timeout=30)
+    for dir_file in run_dir.glob("*/postgres.dir"):  # stop-postgres does nothing to a directory that is gone
+        subprocess.run([str(ROOT / "scripts" / "stop-postgres"), dir_file.read_text().strip()], capture_output=True, timeout=60)
 
 
 if __name__ == "__main__":

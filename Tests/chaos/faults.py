@@ -5,7 +5,9 @@ returns the facts the report needs.
          /readyz.
 * roll:  a rolling restart, replica by replica, the way Kubernetes does it: out of nginx's upstream (`nginx -s
          reload`), SIGTERM, wait for the exit (its code must be 0), start, wait for /readyz, back in the upstream.
-* store: `redis-cli SHUTDOWN NOSAVE`, `--store-down` seconds later redis-server again on the same port, then probe
+* store: redis: `redis-cli SHUTDOWN NOSAVE`, `--store-down` seconds later redis-server again on the same port (empty:
+         it keeps nothing on disk); postgres (`--backend postgres`): `pg_ctl stop -m immediate`, `--store-down`
+         seconds later started again on the same port with the same data directory (the data persists); then probe
          every replica until a request that needs the store succeeds on each.
 * none:  nothing (a baseline).
 """
@@ -20,7 +22,7 @@ from typing import Any, Awaitable, Callable
 import anyio
 import httpx2
 
-from cluster import Cluster, Redis
+from cluster import Cluster, Store
 from record import Recorder
 from wire import COUNTER_URI, STATELESS_META, encode, request, stateless_headers
 
@@ -28,7 +30,7 @@ from wire import COUNTER_URI, STATELESS_META, encode, request, stateless_headers
 @dataclass
 class FaultContext:
     cluster: Cluster
-    redis: Redis | None
+    store: Store | None      # the throwaway store the harness started (None: a backend URL given as it is)
     rec: Recorder
     rng: random.Random
     warmup: float           # seconds of traffic before the first fault
@@ -93,15 +95,15 @@ async def _store_answers(http: httpx2.AsyncClient, port: int) -> bool:
 
 
 async def store(ctx: FaultContext) -> dict[str, Any]:
-    if ctx.redis is None:
-        raise RuntimeError("the store fault restarts redis-server; this run has no redis backend")
-    c, rec = ctx.cluster, ctx.rec
+    if ctx.store is None:
+        raise RuntimeError("the store fault restarts the store the harness started; this run has none")
+    c, rec, st = ctx.cluster, ctx.rec, ctx.store
     await sleep_until(rec, ctx.warmup)
-    down = rec.event("store_down", port=ctx.redis.port)
-    await anyio.to_thread.run_sync(ctx.redis.shutdown_nosave)
+    down = rec.event("store_down", port=st.port)
+    await anyio.to_thread.run_sync(st.go_down)
     await anyio.sleep(ctx.store_down)
-    await ctx.redis.restart()
-    up = rec.event("store_up", port=ctx.redis.port)
+    await st.come_back()
+    up = rec.event("store_up", port=st.port)
     recovered: dict[str, float | None] = {r.id: None for r in c.replicas}
     async with httpx2.AsyncClient(timeout=httpx2.Timeout(2.0), limits=httpx2.Limits(max_keepalive_connections=0)) as http:
         with anyio.move_on_after(30):
@@ -113,7 +115,8 @@ async def store(ctx: FaultContext) -> dict[str, Any]:
     done = [v for v in recovered.values() if v is not None]
     recovery = max(done) if len(done) == len(recovered) else None
     rec.event("store_recovered", seconds=recovery, per_replica=recovered)
-    return {"down_at": down.t, "up_at": up.t, "recovery_s": recovery, "per_replica_s": recovered}
+    return {"down_at": down.t, "up_at": up.t, "recovery_s": recovery, "per_replica_s": recovered,
+            "store": st.kind, "how_down": st.how_down, "data_persists": st.persistent}
 
 
 async def none(ctx: FaultContext) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 run.sh uses it as a command:
 
     python3 cluster_ctl.py up STATE_DIR --binary BIN --backend redis://127.0.0.1:PORT --replicas 3 --key KEY
+                                        (or --backend postgres://mcp@127.0.0.1:PORT/mcp?sslmode=disable)
     python3 cluster_ctl.py down STATE_DIR
 
 `up` picks a free loopback port per replica, starts `mcp-demo-server --backend ... --replica-id rK --key KEY
@@ -83,6 +84,12 @@ def alive(pid: int) -> bool:
         return stat.rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return True
+
+
+def shared_backend(backend: str) -> bool:
+    """True when replicas started with `--backend backend` share their state (redis://, rediss://, postgres://, ...):
+    every backend but the in-process `memory`."""
+    return backend.strip() != "memory"
 
 
 def load(state_dir: Path) -> dict[str, Any]:

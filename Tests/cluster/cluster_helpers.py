@@ -177,7 +177,7 @@ class AuthCluster:
         self.binary = base["binary"]
         self.backend = backend or base["backend"]
         if replicas is None:  # as many as the cluster has (one with the in-memory backend: nothing to share)
-            replicas = len(base["replicas"]) if self.backend.startswith("redis") else 1
+            replicas = len(base["replicas"]) if cluster_ctl.shared_backend(self.backend) else 1
         self.log_level = base["log_level"]
         self.key_dir = key_dir or state_dir / "keys"
         if not (self.key_dir / "jwks.json").exists():

@@ -1,5 +1,5 @@
-"""Fixtures for the multi-replica suite: several `mcp-demo-server` replicas sharing one Redis backend and one
-key, behind a round-robin nginx with no affinity (all started by run.sh; see README.md).
+"""Fixtures for the multi-replica suite: several `mcp-demo-server` replicas sharing one backend (Redis or PostgreSQL)
+and one key, behind a round-robin nginx with no affinity (all started by run.sh; see README.md).
 
 * `cluster` (session): the running cluster, read from `$MCP_CLUSTER_STATE/replicas.json` and
   `$MCP_CLUSTER_NGINX_URL`: `.nginx` (the balanced endpoint), `.replicas` (r1 .. rN, each pinned by its own

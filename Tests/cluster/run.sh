@@ -3,15 +3,17 @@
 #
 #   Tests/cluster/run.sh [pytest args...]
 #
-# 1. installs nginx and redis-server from Debian when missing;
-# 2. starts a throwaway redis-server on a free loopback port (scripts/start-redis);
-# 3. starts the replicas r1 r2 r3 of mcp-demo-server (--backend redis://..., one shared --key) on free ports
-#    (cluster_ctl.py);
+# 1. installs nginx and redis-server (or postgresql, with MCP_CLUSTER_BACKEND=postgres) from Debian when missing;
+# 2. starts a throwaway redis-server on a free loopback port (scripts/start-redis), or a throwaway PostgreSQL
+#    (scripts/start-postgres) with MCP_CLUSTER_BACKEND=postgres;
+# 3. starts the replicas r1 r2 r3 of mcp-demo-server (--backend redis://... or postgres://..., one shared --key) on
+#    free ports (cluster_ctl.py);
 # 4. starts nginx (a foreground child of this script, its config, pid file and logs in a temp dir) on a free
 #    port: plain round robin over the replicas, no affinity, proxy_buffering off (nginx.conf.template);
 # 5. runs pytest in the interop suite's venvs: the mcp 2.x venv runs everything but test_mcp1_*.py, the mcp 1.x
 #    venv runs test_mcp1_*.py (the same arguments to both);
-# 6. stops everything it started (trap), and prints one closing line "N passed, N failed".
+# 6. stops everything it started (trap), logs the backend ("cluster: backend redis (redis://127.0.0.1:P)") and
+#    prints one closing line "cluster: N passed, N failed".
 #
 # The build is not part of this script (swift build --product mcp-demo-server). Environment:
 #   MCP_DEMO_SERVER_BIN    server binary (default: <repo>/.build/debug/mcp-demo-server)
@@ -19,11 +21,16 @@
 #   MCP_INTEROP_VENV_V1    the mcp 1.x venv (default: Tests/interop/.venv-v1, from requirements-v1.txt)
 #   MCP_CLUSTER_SUITES     which venvs to run (default: "v2 v1")
 #   MCP_CLUSTER_REPLICAS   how many replicas (default 3)
-#   MCP_CLUSTER_BACKEND    "redis" (default) or "memory": memory only makes sense with MCP_CLUSTER_REPLICAS=1,
-#                          to try the harness itself against a single process
+#   MCP_CLUSTER_BACKEND    "redis" (default): a throwaway redis-server; "postgres": a throwaway PostgreSQL (TLS on,
+#                          the replicas connect with sslmode=disable); "redis-tls" / "postgres-tls": the same
+#                          servers, the replicas connecting over TLS (rediss://127.0.0.1:TLS_PORT?cacert=CA,
+#                          postgres://...?sslmode=verify-full&sslrootcert=CA); "memory": only makes sense with
+#                          MCP_CLUSTER_REPLICAS=1, to try the harness itself against a single process; anything else
+#                          is passed to --backend as it is (e.g. the URL of a server of your own)
 #   MCP_CLUSTER_LOG_LEVEL  the replicas' --log-level (default debug)
 #   MCP_CLUSTER_KEEP       1: keep the temp dir (logs, nginx config) after the run
 #   PYTHON                 interpreter used to create the venvs (default python3)
+# The tests see the backend's URL as MCP_CLUSTER_BACKEND_URL (and, as before, as MCP_CLUSTER_REDIS).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -42,8 +49,13 @@ log() { printf 'cluster: %s\n' "$*" >&2; }
 # --- Debian packages -------------------------------------------------------------------------------------------
 need_apt=()
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
-if [ "$BACKEND_KIND" = redis ]; then
+if [ "$BACKEND_KIND" = redis ] || [ "$BACKEND_KIND" = redis-tls ]; then
     { command -v redis-server >/dev/null && command -v redis-cli >/dev/null; } || need_apt+=(redis-server)
+fi
+if [ "$BACKEND_KIND" = postgres ] || [ "$BACKEND_KIND" = postgres-tls ]; then  # what scripts/start-postgres looks for
+    pg_found=0
+    for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && pg_found=1; done
+    { [ "$pg_found" = 1 ] || { command -v initdb >/dev/null && command -v pg_ctl >/dev/null; }; } || need_apt+=(postgresql)
 fi
 command -v "$PY" >/dev/null || need_apt+=(python3)
 if command -v "$PY" >/dev/null && ! "$PY" -c 'import venv, ensurepip' 2>/dev/null; then need_apt+=(python3-venv); fi
@@ -80,6 +92,8 @@ done
 STATE=$(mktemp -d "${TMPDIR:-/tmp}/mcp-cluster.XXXXXX")
 NGINX_PID=
 REDIS_PIDFILE=
+POSTGRES_DIR=
+BACKEND=
 SUMMARY_LINE=
 summary=$STATE/pytest-summary.txt
 : >"$summary"
@@ -101,12 +115,17 @@ cleanup() {
             kill "$(cat "$REDIS_PIDFILE")" 2>/dev/null
         fi
     fi
+    if [ -n "$POSTGRES_DIR" ]; then
+        cp "$POSTGRES_DIR/postgres.log" "$STATE/postgres.log" 2>/dev/null  # kept with the replicas' logs
+        "$ROOT/scripts/stop-postgres" "$POSTGRES_DIR"
+    fi
     if [ "${MCP_CLUSTER_KEEP:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
         log "logs kept in $STATE"
     else
         rm -rf "$STATE"
     fi
-    # the closing line, last of all (a run that never got to pytest counts as one failure)
+    # the closing line, last of all (a run that never got to pytest counts as one failure), after the backend
+    log "backend $BACKEND_KIND${BACKEND:+ ($BACKEND)}"
     echo "${SUMMARY_LINE:-cluster: 0 passed, 1 failed}"
     exit "$rc"
 }
@@ -114,8 +133,14 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# --- redis ------------------------------------------------------------------------------------------------------
-if [ "$BACKEND_KIND" = redis ]; then
+# --- the backend: redis, postgres, or as given --------------------------------------------------------------------
+if [ "$BACKEND_KIND" = redis-tls ]; then
+    redis_env=$("$ROOT/scripts/start-redis" --tls)
+    REDIS_PIDFILE=$(sed -n 's/^REDIS_PIDFILE=//p' <<<"$redis_env")
+    REDIS_TLS_PORT=$(sed -n 's/^REDIS_TLS_PORT=//p' <<<"$redis_env")
+    BACKEND="rediss://127.0.0.1:$REDIS_TLS_PORT?cacert=$(sed -n 's/^REDIS_CERTS=//p' <<<"$redis_env")/ca.pem"
+    log "redis-server on 127.0.0.1:$REDIS_TLS_PORT (TLS)"
+elif [ "$BACKEND_KIND" = redis ]; then
     if [ -x "$ROOT/scripts/start-redis" ]; then
         redis_env=$("$ROOT/scripts/start-redis")
         REDIS_HOSTNAME=$(sed -n 's/^REDIS_HOSTNAME=//p' <<<"$redis_env")
@@ -134,6 +159,15 @@ if [ "$BACKEND_KIND" = redis ]; then
     fi
     BACKEND=redis://$REDIS_HOSTNAME:$REDIS_PORT
     log "redis-server on $REDIS_HOSTNAME:$REDIS_PORT"
+elif [ "$BACKEND_KIND" = postgres ] || [ "$BACKEND_KIND" = postgres-tls ]; then
+    pg_env=$("$ROOT/scripts/start-postgres")
+    POSTGRES_DIR=$(sed -n 's/^POSTGRES_DIR=//p' <<<"$pg_env")
+    BACKEND=$(sed -n 's/^POSTGRES_URL=//p' <<<"$pg_env")
+    [ -n "$BACKEND" ] || { log "scripts/start-postgres printed no POSTGRES_URL"; exit 1; }
+    if [ "$BACKEND_KIND" = postgres-tls ]; then
+        BACKEND="${BACKEND%%\?*}?sslmode=verify-full&sslrootcert=$(sed -n 's/^POSTGRES_CERTS=//p' <<<"$pg_env")/ca.pem"
+    fi
+    log "postgres on $(sed -n 's/^POSTGRES_HOST=//p' <<<"$pg_env"):$(sed -n 's/^POSTGRES_PORT=//p' <<<"$pg_env") ($POSTGRES_DIR)"
 else
     BACKEND=$BACKEND_KIND
 fi
@@ -179,7 +213,8 @@ log "nginx (pid $NGINX_PID) on 127.0.0.1:$NGINX_PORT, round robin over $(wc -l <
 export MCP_CLUSTER_STATE=$STATE
 export MCP_CLUSTER_NGINX_URL=http://127.0.0.1:$NGINX_PORT
 export MCP_CLUSTER_NGINX_PID=$NGINX_PID  # tests take a replica out of rotation: edit nginx.conf, SIGHUP
-export MCP_CLUSTER_REDIS=$BACKEND
+export MCP_CLUSTER_BACKEND_URL=$BACKEND
+export MCP_CLUSTER_REDIS=$BACKEND  # the old name, kept for compatibility
 
 # --- pytest -----------------------------------------------------------------------------------------------------
 codes=()

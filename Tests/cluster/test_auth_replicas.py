@@ -1,6 +1,6 @@
 """Authorization (an OAuth 2.1 resource server) across replicas: three replicas of the demo server started with
 `--auth-jwks` (a JWKS file made by scripts/mint-token), `--auth-issuer`, `--auth-audience` (the URL of their own
-nginx), two `--auth-scope`s and `--auth-jwks-refresh-ms 200`, sharing the cluster's Redis, behind an nginx of their
+nginx), two `--auth-scope`s and `--auth-jwks-refresh-ms 200`, sharing the cluster's backend, behind an nginx of their
 own rendered from nginx.conf.template (the standard cluster runs without auth). Raw HTTP (httpx2) through that
 nginx unless a test pins replicas, and the official mcp 2.x client with a bearer token in both modes.
 

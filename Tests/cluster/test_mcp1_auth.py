@@ -1,6 +1,6 @@
 """The official mcp 1.30.0 clients with a bearer token, through the round-robin nginx of three replicas started with
 authorization on (`cluster_helpers.AuthCluster`: `--auth-jwks` from scripts/mint-token, `--auth-issuer`,
-`--auth-audience`, two `--auth-scope`s), sharing the cluster's Redis. Runs in the mcp 1.x venv.
+`--auth-audience`, two `--auth-scope`s), sharing the cluster's backend. Runs in the mcp 1.x venv.
 
 Streamable HTTP (`streamable_http_client` + `ClientSession`, 2025-11-25) and the deprecated HTTP+SSE transport
 (`sse_client`), each with a token holding the required scopes and `demo:write`: echo and touch, every request
