@@ -8,7 +8,8 @@ public import MCPServer
 public import PostgresNIO
 
 extension Backends {
-    /// Backends that share state through PostgreSQL: sessions, the event log, the message bus, and their sweeper.
+    /// Backends that share state through PostgreSQL: sessions, the event log, the message bus, their sweeper, and
+    /// the watchdog that enforces every operation's deadline.
     ///
     /// Bring the schema up to date first, then run ``Backends/services`` (the pooled client first, then the
     /// listener) with the application's service group:
@@ -39,16 +40,17 @@ extension Backends {
         logger: Logger,
         timeout: Duration = .seconds(5)
     ) -> Backends {
-        let sessionStore = PostgresSessionStore(client: client, timeout: timeout)
-        let eventLog = PostgresEventLog(client: client, listener: listener, timeout: timeout)
-        let messageBus = PostgresMessageBus(client: client, listener: listener, timeout: timeout)
+        let watchdog = PostgresWatchdog()
+        let sessionStore = PostgresSessionStore(client: client, timeout: timeout, watchdog: watchdog)
+        let eventLog = PostgresEventLog(client: client, listener: listener, timeout: timeout, watchdog: watchdog)
+        let messageBus = PostgresMessageBus(client: client, listener: listener, timeout: timeout, watchdog: watchdog)
         let sweeper = PostgresSweeper(client: client, logger: logger, busRetention: listener.busRetention)
         return Backends(
             sessionStore: sessionStore,
             eventLog: eventLog,
             messageBus: messageBus,
             keyRing: keyRing,
-            services: [client, listener, sweeper, sessionStore, eventLog, messageBus]
+            services: [client, listener, sweeper, watchdog, sessionStore, eventLog, messageBus]
         )
     }
 }

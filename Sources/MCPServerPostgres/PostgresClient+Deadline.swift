@@ -6,6 +6,7 @@
 import MCPServer
 import NIOCore
 import PostgresNIO
+public import ServiceLifecycle
 import Synchronization
 
 extension PostgresClient {
@@ -16,14 +17,28 @@ extension PostgresClient {
     func run<Result: Sendable>(
         _ query: PostgresQuery,
         timeout: Duration,
+        watchdog: PostgresWatchdog? = nil,
         _ read: @escaping @Sendable (PostgresRowSequence) async throws -> Result
     ) async throws -> Result {
-        try await withDeadline(timeout) { try await read(try await self.query(query)) }
+        try await withDeadline(timeout, watchdog: watchdog) { try await read(try await self.query(query)) }
+    }
+
+    /// Runs a prepared statement (prepared once per connection) within `timeout` and returns its rows.
+    func run<Statement: PostgresPreparedStatement>(
+        _ statement: Statement,
+        timeout: Duration,
+        watchdog: PostgresWatchdog? = nil
+    ) async throws -> [Statement.Row] where Statement.Row: Sendable {
+        try await withDeadline(timeout, watchdog: watchdog) {
+            var rows: [Statement.Row] = []
+            for try await row in try await self.execute(statement) { rows.append(row) }
+            return rows
+        }
     }
 
     /// Runs `query` within `timeout`, discarding its rows.
-    func run(_ query: PostgresQuery, timeout: Duration) async throws {
-        try await run(query, timeout: timeout) { rows in
+    func run(_ query: PostgresQuery, timeout: Duration, watchdog: PostgresWatchdog? = nil) async throws {
+        try await run(query, timeout: timeout, watchdog: watchdog) { rows in
             for try await _ in rows {}
         }
     }
@@ -36,7 +51,11 @@ extension PostgresClient {
 /// it was leased (the server died while it sat idle in the pool), and that query's promise never completes. A task
 /// group would wait for it forever. The task is cancelled at the deadline; if it still never ends, only that task
 /// is lost, not the request.
-func withDeadline<Result: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> Result) async throws -> Result {
+func withDeadline<Result: Sendable>(
+    _ timeout: Duration,
+    watchdog: PostgresWatchdog? = nil,
+    _ body: @escaping @Sendable () async throws -> Result
+) async throws -> Result {
     let race = DeadlineRace<Result>()
     return try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Result, any Error>) in
@@ -48,15 +67,101 @@ func withDeadline<Result: Sendable>(_ timeout: Duration, _ body: @escaping @Send
                     race.finish(.failure(error))
                 }
             }
-            let timer = PostgresClient.defaultEventLoopGroup.any().scheduleTask(in: .nanoseconds(Int64(timeout.wholeMilliseconds) * 1_000_000)) {
+            let expire: @Sendable () -> Void = {
                 if race.finish(.failure(PostgresBackendError(.timeout, message: "PostgreSQL did not answer within \(timeout)"))) {
                     work.cancel()
                 }
+            }
+            let timer: DeadlineTimer
+            if let watchdog, let id = watchdog.add(deadline: .now + timeout, expire) {
+                // A coarse timer checked by the watchdog's loop: no event loop is woken per operation.
+                timer = .watchdog(watchdog, id)
+            } else {
+                timer = .scheduled(scheduleExpiry(in: timeout, expire))
             }
             race.arm(work: work, timer: timer)
         }
     } onCancel: {
         race.cancel()
+    }
+}
+
+/// A timer on an event loop (which it wakes to schedule, and again to cancel).
+private func scheduleExpiry(in timeout: Duration, _ expire: @escaping @Sendable () -> Void) -> Scheduled<Void> {
+    PostgresClient.defaultEventLoopGroup.any().scheduleTask(in: .nanoseconds(max(1, timeout.wholeMilliseconds) * 1_000_000), expire)
+}
+
+/// What ends a ``withDeadline(_:watchdog:_:)`` that takes too long.
+enum DeadlineTimer: Sendable {
+    case scheduled(Scheduled<Void>)
+    case watchdog(PostgresWatchdog, Int)
+
+    func cancel() {
+        switch self {
+        case .scheduled(let scheduled): scheduled.cancel()
+        case .watchdog(let watchdog, let id): watchdog.remove(id)
+        }
+    }
+}
+
+/// Expires the backend operations of one set of backends that outlive their deadlines, checked every `resolution`
+/// (100 ms): cheaper than a timer per operation, each of which would wake an event loop twice (to schedule it, and
+/// to cancel it). A service of ``Backends/postgres(configuration:keyRing:logger:)``; operations of stores made
+/// without one use a timer each.
+public final class PostgresWatchdog: Service, Sendable {
+    private struct Entry {
+        var deadline: ContinuousClock.Instant
+        var expire: @Sendable () -> Void
+    }
+
+    private let entries = Mutex<(next: Int, all: [Int: Entry], stopped: Bool)>((0, [:], false))
+    private let resolution: Duration
+
+    /// Creates a watchdog that checks every `resolution`.
+    public init(resolution: Duration = .milliseconds(100)) {
+        precondition(resolution > .zero)
+        self.resolution = resolution
+    }
+
+    /// Watches a deadline; `nil` once the watchdog has stopped (the caller then uses a timer of its own).
+    func add(deadline: ContinuousClock.Instant, _ expire: @escaping @Sendable () -> Void) -> Int? {
+        entries.withLock { e in
+            guard !e.stopped else { return nil }
+            let id = e.next
+            e.next &+= 1
+            e.all[id] = Entry(deadline: deadline, expire: expire)
+            return id
+        }
+    }
+
+    func remove(_ id: Int) {
+        _ = entries.withLock { $0.all.removeValue(forKey: id) }
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: self.resolution)
+                self.expire(before: .now)
+            }
+        }
+        // Stopped (the backends shut down after the server has drained): what is still watched gets a timer each.
+        let left = entries.withLock { e -> [Entry] in
+            e.stopped = true
+            defer { e.all = [:] }
+            return Array(e.all.values)
+        }
+        let now = ContinuousClock.now
+        for entry in left { _ = scheduleExpiry(in: max(.zero, entry.deadline - now), entry.expire) }
+    }
+
+    private func expire(before now: ContinuousClock.Instant) {
+        let due = entries.withLock { e -> [Entry] in
+            let due = e.all.filter { $0.value.deadline <= now }
+            for id in due.keys { e.all[id] = nil }
+            return Array(due.values)
+        }
+        for entry in due { entry.expire() }
     }
 }
 
@@ -66,7 +171,7 @@ private final class DeadlineRace<Result: Sendable>: Sendable {
     private struct State {
         var continuation: CheckedContinuation<Result, any Error>?
         var work: Task<Void, Never>?
-        var timer: Scheduled<Void>?
+        var timer: DeadlineTimer?
         var cancelled = false
         var done = false
     }
@@ -78,7 +183,7 @@ private final class DeadlineRace<Result: Sendable>: Sendable {
     }
 
     /// Records the work and its timer; if the race was already decided (cancelled before they existed), stops them.
-    func arm(work: Task<Void, Never>, timer: Scheduled<Void>) {
+    func arm(work: Task<Void, Never>, timer: DeadlineTimer) {
         let (decided, cancelled) = state.withLock { s -> (Bool, Bool) in
             s.work = work
             s.timer = timer
@@ -94,7 +199,7 @@ private final class DeadlineRace<Result: Sendable>: Sendable {
     /// Resumes the caller with `outcome` if nothing did yet; returns whether this call did.
     @discardableResult
     func finish(_ outcome: Swift.Result<Result, any Error>) -> Bool {
-        let (continuation, timer) = state.withLock { s -> (CheckedContinuation<Result, any Error>?, Scheduled<Void>?) in
+        let (continuation, timer) = state.withLock { s -> (CheckedContinuation<Result, any Error>?, DeadlineTimer?) in
             guard !s.done, let continuation = s.continuation else { return (nil, nil) }
             s.done = true
             s.continuation = nil

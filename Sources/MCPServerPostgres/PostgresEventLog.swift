@@ -30,18 +30,21 @@ public struct PostgresEventLog: EventLog {
     let pollInterval: Duration
     let pageSize: Int
     let timeout: Duration
+    let watchdog: PostgresWatchdog?
 
     /// Creates a log; neither `client` nor `listener` is owned: run them as services.
     /// - Parameters:
     ///   - pollInterval: how often a waiting tail reads even without a notification (default 2 s).
     ///   - pageSize: events read per query by a tail (default 128).
     ///   - timeout: how long one operation may take (default 5 s).
+    ///   - watchdog: what enforces the timeout (run it as a service); without one, each operation sets a timer.
     public init(
         client: PostgresClient,
         listener: PostgresListener,
         pollInterval: Duration = .seconds(2),
         pageSize: Int = 128,
-        timeout: Duration = .seconds(5)
+        timeout: Duration = .seconds(5),
+        watchdog: PostgresWatchdog? = nil
     ) {
         precondition(pollInterval > .zero && pageSize > 0 && timeout > .zero)
         self.client = client
@@ -49,12 +52,14 @@ public struct PostgresEventLog: EventLog {
         self.pollInterval = pollInterval
         self.pageSize = pageSize
         self.timeout = timeout
+        self.watchdog = watchdog
     }
 
     public func append(stream: String, data: [UInt8], ttl: Duration) async throws -> UInt64 {
         let position = try await client.run(
             "SELECT mcp_log_append(\(stream), \(ByteBuffer(bytes: data)), \(max(1, ttl.wholeMilliseconds)))",
-            timeout: timeout
+            timeout: timeout,
+            watchdog: watchdog
         ) { rows in
             var position: Int64 = 0
             for try await value in rows.decode(Int64.self) { position = value }
@@ -75,7 +80,8 @@ public struct PostgresEventLog: EventLog {
             WHERE e.stream = \(stream) AND e.position > \(after) AND s.expires_at > clock_timestamp()
             ORDER BY e.position LIMIT \(limit)
             """,
-            timeout: timeout
+            timeout: timeout,
+            watchdog: watchdog
         ) { rows in
             var events: [LoggedEvent] = []
             for try await (position, data) in rows.decode((Int64, ByteBuffer).self) {
@@ -115,14 +121,16 @@ public struct PostgresEventLog: EventLog {
                 RETURNING stream)
             SELECT pg_notify('mcp', 'l ' || stream) FROM closed WHERE octet_length(stream) < 7000
             """,
-            timeout: timeout
+            timeout: timeout,
+            watchdog: watchdog
         )
     }
 
     public func exists(stream: String) async throws -> Bool {
         try await client.run(
             "SELECT 1 FROM mcp_log_streams WHERE stream = \(stream) AND last_position > 0 AND expires_at > clock_timestamp()",
-            timeout: timeout
+            timeout: timeout,
+            watchdog: watchdog
         ) { rows in
             var found = false
             for try await _ in rows { found = true }
@@ -137,14 +145,16 @@ public struct PostgresEventLog: EventLog {
                  events AS (DELETE FROM mcp_log_events WHERE stream = \(stream))
             SELECT pg_notify('mcp', 'l ' || \(stream)) WHERE octet_length(\(stream)) < 7000
             """,
-            timeout: timeout
+            timeout: timeout,
+            watchdog: watchdog
         )
     }
 
     public func lastPosition(stream: String) async throws -> UInt64 {
         try await client.run(
             "SELECT last_position FROM mcp_log_streams WHERE stream = \(stream) AND expires_at > clock_timestamp()",
-            timeout: timeout
+            timeout: timeout,
+            watchdog: watchdog
         ) { rows in
             var position: Int64 = 0
             for try await value in rows.decode(Int64.self) { position = value }
@@ -158,7 +168,8 @@ public struct PostgresEventLog: EventLog {
             DELETE FROM mcp_log_events WHERE stream = \(stream)
             AND position <= (SELECT last_position FROM mcp_log_streams WHERE stream = \(stream)) - \(max(0, count))
             """,
-            timeout: timeout
+            timeout: timeout,
+            watchdog: watchdog
         )
     }
 
@@ -180,7 +191,8 @@ public struct PostgresEventLog: EventLog {
             ) e ON true
             WHERE s.stream = \(stream)
             """,
-            timeout: timeout
+            timeout: timeout,
+            watchdog: watchdog
         ) { rows in
             var events: [LoggedEvent] = []
             var found = false

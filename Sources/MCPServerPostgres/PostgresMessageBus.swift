@@ -22,21 +22,30 @@ public struct PostgresMessageBus: MessageBus {
     let listener: PostgresListener
     let bufferSize: Int
     let timeout: Duration
+    let watchdog: PostgresWatchdog?
 
     /// Creates a bus; neither `client` nor `listener` is owned: run them as services.
     /// - Parameters:
     ///   - bufferSize: the buffer of each stream-form subscription (default 4096 messages).
     ///   - timeout: how long a publish may take (default 5 s).
-    public init(client: PostgresClient, listener: PostgresListener, bufferSize: Int = 4096, timeout: Duration = .seconds(5)) {
+    ///   - watchdog: what enforces the timeout (run it as a service); without one, each publish sets a timer.
+    public init(
+        client: PostgresClient,
+        listener: PostgresListener,
+        bufferSize: Int = 4096,
+        timeout: Duration = .seconds(5),
+        watchdog: PostgresWatchdog? = nil
+    ) {
         precondition(bufferSize > 0 && timeout > .zero)
         self.client = client
         self.listener = listener
         self.bufferSize = bufferSize
         self.timeout = timeout
+        self.watchdog = watchdog
     }
 
     public func publish(_ payload: [UInt8], to channel: String) async throws {
-        try await client.run("SELECT mcp_bus_publish(\(channel), \(ByteBuffer(bytes: payload)))", timeout: timeout)
+        try await client.run("SELECT mcp_bus_publish(\(channel), \(ByteBuffer(bytes: payload)))", timeout: timeout, watchdog: watchdog)
     }
 
     public func subscribe<Result: Sendable>(

@@ -19,12 +19,16 @@ public import PostgresNIO
 public struct PostgresSessionStore: SessionStore {
     let client: PostgresClient
     let timeout: Duration
+    let watchdog: PostgresWatchdog?
 
     /// Creates a store on `client`; the client is not owned: run it as its own service.
-    /// - Parameter timeout: how long one operation may take (default 5 s).
-    public init(client: PostgresClient, timeout: Duration = .seconds(5)) {
+    /// - Parameters:
+    ///   - timeout: how long one operation may take (default 5 s).
+    ///   - watchdog: what enforces the timeout (run it as a service); without one, each operation sets a timer.
+    public init(client: PostgresClient, timeout: Duration = .seconds(5), watchdog: PostgresWatchdog? = nil) {
         self.client = client
         self.timeout = timeout
+        self.watchdog = watchdog
     }
 
     public func get(_ key: String) async throws -> VersionedValue? {
@@ -36,20 +40,45 @@ public struct PostgresSessionStore: SessionStore {
     /// read, not a write (and a WAL flush), per request. A key therefore expires between `ttl - slack` and `ttl`
     /// after its last use.
     public func getAndTouch(_ key: String, ttl: Duration) async throws -> VersionedValue? {
-        let milliseconds = ttl.wholeMilliseconds
-        let slack = Self.touchSlack(for: ttl).wholeMilliseconds
-        return try await value(
-            """
+        // The hot path of every legacy request: a prepared statement, parsed and planned once per connection.
+        let statement = GetAndTouch(key: key, ttl: ttl.wholeMilliseconds, slack: Self.touchSlack(for: ttl).wholeMilliseconds)
+        let rows = try await client.run(statement, timeout: timeout, watchdog: watchdog)
+        guard let (bytes, version) = rows.first else { return nil }
+        return VersionedValue(value: try JSONParser().parse(bytes.readableBytesView), version: UInt64(max(0, version)))
+    }
+
+    /// `getAndTouch` as a prepared statement: read the live row, and slide its expiry only when it would move by more
+    /// than the slack.
+    struct GetAndTouch: PostgresPreparedStatement {
+        static let name = "mcp_kv_get_and_touch_1"
+        static let sql = """
             WITH cur AS (
-                SELECT value, version, expires_at FROM mcp_kv WHERE key = \(key) AND expires_at > clock_timestamp()
+                SELECT value, version, expires_at FROM mcp_kv WHERE key = $1 AND expires_at > clock_timestamp()
             ), touched AS (
-                UPDATE mcp_kv k SET expires_at = clock_timestamp() + \(milliseconds) * interval '1 millisecond'
-                FROM cur WHERE k.key = \(key) AND k.version = cur.version
-                  AND abs(extract(epoch FROM (cur.expires_at - clock_timestamp())) * 1000 - \(milliseconds)) > \(slack)
+                UPDATE mcp_kv k SET expires_at = clock_timestamp() + $2 * interval '1 millisecond'
+                FROM cur WHERE k.key = $1 AND k.version = cur.version
+                  AND abs(extract(epoch FROM (cur.expires_at - clock_timestamp())) * 1000 - $2) > $3
             )
             SELECT value, version FROM cur
             """
-        )
+        static let bindingDataTypes: [PostgresDataType] = [.text, .int8, .int8]
+        typealias Row = (ByteBuffer, Int64)
+
+        var key: String
+        var ttl: Int64
+        var slack: Int64
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 3)
+            bindings.append(key)
+            bindings.append(ttl)
+            bindings.append(slack)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row {
+            try row.decode(Row.self)
+        }
     }
 
     /// How far a sliding expiry may lag: a twentieth of the time to live, at most 5 seconds.
@@ -111,7 +140,7 @@ public struct PostgresSessionStore: SessionStore {
     }
 
     public func delete(_ key: String) async throws {
-        try await client.run("DELETE FROM mcp_kv WHERE key = \(key)", timeout: timeout)
+        try await client.run("DELETE FROM mcp_kv WHERE key = \(key)", timeout: timeout, watchdog: watchdog)
     }
 
     // MARK: Encoding
@@ -121,7 +150,7 @@ public struct PostgresSessionStore: SessionStore {
     }
 
     private func value(_ query: PostgresQuery) async throws -> VersionedValue? {
-        try await client.run(query, timeout: timeout) { rows in
+        try await client.run(query, timeout: timeout, watchdog: watchdog) { rows in
             var result: VersionedValue?
             for try await (bytes, version) in rows.decode((ByteBuffer, Int64).self) where result == nil {
                 result = VersionedValue(value: try JSONParser().parse(bytes.readableBytesView), version: UInt64(max(0, version)))
@@ -131,7 +160,7 @@ public struct PostgresSessionStore: SessionStore {
     }
 
     private func version(_ query: PostgresQuery) async throws -> UInt64? {
-        try await client.run(query, timeout: timeout) { rows in
+        try await client.run(query, timeout: timeout, watchdog: watchdog) { rows in
             var result: UInt64?
             for try await version in rows.decode(Int64.self) where result == nil {
                 result = UInt64(max(0, version))

@@ -5,6 +5,8 @@
 
 import Logging
 import MCPServer
+import MCPServerRedis
+import MCPServerTesting
 import Testing
 
 @testable import MCPServerPostgres
@@ -43,6 +45,30 @@ struct PostgresConfigurationTests {
         } throws: { error in
             (error as? PostgresBackendError)?.code == .invalidURL
         }
+    }
+
+    /// Store URLs from a seeded generator (fragments of real ones, odd bytes, percent signs): every one is read or
+    /// refused with an `invalidURL` error; none crashes.
+    @Test func fuzzedStoreURLsNeverCrash() {
+        var random = SeededRandom(seed: 0x5EED_0F_0DB)
+        let fragments = [
+            "postgres://", "postgresql://", "redis://", "rediss://", "u", ":", "@", "/", "?", "&", "=", "%", "%4", "%zz",
+            "%40", "[", "]", "::1", "host", "127.0.0.1", ":5432", ":0", ":99999", "sslmode", "verify-full", "pool_size",
+            "cacert", "sni", "key", "cert", "\u{0}", "é", "🔑", " ", ",", "#", "\n",
+        ]
+        var refused = 0
+        for _ in 0..<5000 {
+            var url = ""
+            for _ in 0..<Int.random(in: 1...12, using: &random) { url += fragments.randomElement(using: &random)! }
+            do { _ = try PostgresBackendConfiguration(url: url) } catch {
+                #expect((error as? PostgresBackendError)?.code == .invalidURL)
+                refused += 1
+            }
+            do { _ = try RedisClientConfiguration(url: url) } catch {
+                #expect((error as? RedisClientError)?.code == .invalidURL)
+            }
+        }
+        #expect(refused > 0)
     }
 
     @Test func missingCertificateFileFailsAtOnce() throws {
