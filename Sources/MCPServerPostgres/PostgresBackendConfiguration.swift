@@ -16,7 +16,7 @@ import PostgresNIO
 ///
 /// URL parameters (all optional):
 /// - `sslmode`: `disable`, `prefer` (the default, as libpq: TLS when the server offers it, unverified), `require`
-///   (TLS, unverified), `verify-ca` (TLS, the chain checked against `sslrootcert`) or `verify-full` (the chain and
+///   (TLS, unverified, unless `sslrootcert` is given: then verified like `verify-ca`, as libpq does), `verify-ca` (TLS, the chain checked against `sslrootcert`) or `verify-full` (the chain and
 ///   the host name checked);
 /// - `sslrootcert`: a PEM file of the certificate authorities to trust (default: the system's);
 /// - `sslcert`, `sslkey`: a PEM client certificate and its key, for servers that ask for one;
@@ -189,7 +189,8 @@ public struct PostgresBackendConfiguration: Sendable {
     func tlsConfiguration() throws -> TLSConfiguration? {
         if sslMode == .disable { return nil }
         var tls = TLSConfiguration.makeClientConfiguration()
-        if sslMode == .prefer || sslMode == .require {
+        // As libpq: `require` with a root certificate file verifies the chain, like `verify-ca`.
+        if sslMode == .prefer || (sslMode == .require && rootCertificatePath == nil) {
             tls.certificateVerification = .none
         } else {
             tls.certificateVerification = sslMode == .verifyFull ? .fullVerification : .noHostnameVerification

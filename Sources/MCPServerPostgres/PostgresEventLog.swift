@@ -139,15 +139,7 @@ public struct PostgresEventLog: EventLog {
     }
 
     public func delete(stream: String) async throws {
-        try await client.run(
-            """
-            WITH gone AS (DELETE FROM mcp_log_streams WHERE stream = \(stream) RETURNING stream),
-                 events AS (DELETE FROM mcp_log_events WHERE stream = \(stream))
-            SELECT pg_notify('mcp', 'l ' || \(stream)) WHERE octet_length(\(stream)) < 7000
-            """,
-            timeout: timeout,
-            watchdog: watchdog
-        )
+        try await client.run("SELECT mcp_log_delete(\(stream))", timeout: timeout, watchdog: watchdog)
     }
 
     public func lastPosition(stream: String) async throws -> UInt64 {

@@ -38,8 +38,8 @@ public final class PostgresListener: Service, Sendable {
         var subscribers: [String: [Int: BusSubscriber]] = [:]
         var subscriberChannels: [Int: [String]] = [:]
         var tails: [String: [Int: @Sendable () -> Void]] = [:]
-        /// Ids waiting to be fetched, in notification order.
-        var pending: [Int64] = []
+        /// Ids waiting to be fetched, in notification order, with their channel when the notification named it.
+        var pending: [(id: Int64, channel: String?)] = []
         /// Recently delivered ids, with when, for de-duplicating a catch-up.
         var delivered: [Int64: ContinuousClock.Instant] = [:]
         /// The server's clock (µs since the epoch) and ours at the last sign of life of the connection.
@@ -173,6 +173,7 @@ public final class PostgresListener: Service, Sendable {
                     logger: logger
                 )
                 let outcome: Result<Void, any Error>
+                let listening = ContinuousClock.now
                 do {
                     try await listen(on: connection)
                     outcome = .success(())
@@ -180,7 +181,9 @@ public final class PostgresListener: Service, Sendable {
                     outcome = .failure(error)
                 }
                 try? await connection.close()
-                backoff = .milliseconds(100)
+                // Back off again only if the connection served a while: a server that accepts connections but
+                // fails LISTEN or the catch-up (a standby, an overloaded primary) is not hammered.
+                if ContinuousClock.now - listening > heartbeatInterval * 2 { backoff = .milliseconds(100) }
                 if case .failure(let error) = outcome, !Task.isCancelled {
                     logger.warning("the LISTEN connection dropped; reconnecting", metadata: ["error": "\(PostgresBackendError.explain(error))"])
                 }
@@ -307,23 +310,28 @@ public final class PostgresListener: Service, Sendable {
             let rest = payload.dropFirst(2)
             let parts = rest.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
             guard let id = Int64(parts[0]) else { return }
+            let channel = parts.count == 2 ? String(parts[1]) : nil
             let wanted = state.withLock { s -> Bool in
-                if parts.count == 2, s.subscribers[String(parts[1])] == nil { return false }
-                s.pending.append(id)
+                if let channel, s.subscribers[channel] == nil { return false }
+                s.pending.append((id, channel))
                 return true
             }
             if wanted { fetchWake.yield() }
         }
     }
 
-    /// Fetches pending messages, a batch per query, and delivers them in notification order.
+    /// Fetches pending messages, a batch per query, and delivers them in notification order. Messages that cannot be
+    /// read (the store is unreachable for longer than half the retention, or their rows are already gone) end the
+    /// subscriptions they were for, so that their subscribers re-sync instead of carrying on with a gap.
     private func fetchLoop() async {
         for await _ in fetchWakeups {
-            let ids = state.withLock { s in
+            let pending = state.withLock { s in
                 defer { s.pending = [] }
                 return s.pending
             }
-            guard !ids.isEmpty else { continue }
+            guard !pending.isEmpty else { continue }
+            let ids = pending.map(\.id)
+            let giveUp = ContinuousClock.now + busRetention / 2
             var attempt = 0
             while true {
                 do {
@@ -335,20 +343,45 @@ public final class PostgresListener: Service, Sendable {
                         return byID
                     }
                     deliver(ids.compactMap { id in byID[id].map { (id, $0) } })
+                    let missing = pending.filter { byID[$0.id] == nil }
+                    if !missing.isEmpty {
+                        logger.warning("bus messages were gone before they could be read; ending their subscriptions to re-sync")
+                        endSubscriptions(of: missing.map(\.channel))
+                    }
                     break
                 } catch {
                     attempt += 1
                     if Task.isCancelled { return }
-                    if attempt >= 20 {
-                        // The messages are committed but cannot be read: their subscribers must re-sync.
-                        logger.warning("cannot fetch bus messages; ending subscriptions to re-sync", metadata: ["error": "\(PostgresBackendError.explain(error))"])
-                        endAllSubscriptions()
+                    if ContinuousClock.now >= giveUp {
+                        logger.warning(
+                            "cannot fetch bus messages; ending their subscriptions to re-sync",
+                            metadata: ["error": "\(PostgresBackendError.explain(error))"]
+                        )
+                        endSubscriptions(of: pending.map(\.channel))
                         break
                     }
                     try? await Task.sleep(for: .milliseconds(100 * min(attempt, 10)))
                 }
             }
         }
+    }
+
+    /// Ends the subscriptions of `channels`; a `nil` channel (not named by its notification) ends every one.
+    private func endSubscriptions(of channels: [String?]) {
+        guard !channels.contains(where: { $0 == nil }) else {
+            endAllSubscriptions()
+            return
+        }
+        let ended = state.withLock { s -> [BusSubscriber] in
+            var ids: Set<Int> = []
+            var ended: [BusSubscriber] = []
+            for case let channel? in channels {
+                for (id, subscriber) in s.subscribers[channel] ?? [:] where ids.insert(id).inserted { ended.append(subscriber) }
+            }
+            for id in ids { Self.remove(id, from: &s) }
+            return ended
+        }
+        for subscriber in ended { subscriber.onEnd() }
     }
 
     /// Hands each message, once, to the current subscribers of its channel.

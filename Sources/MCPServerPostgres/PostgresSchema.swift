@@ -155,7 +155,38 @@ public enum PostgresSchema {
             END
             $$
             """,
-        ]
+        ],
+        [
+            // Deletes a stream: the counter row first (waiting for an append that holds it, the lock order of
+            // `mcp_log_append`), then, in a statement of its own that sees what that append committed, the events.
+            // One statement with two CTEs would share one snapshot and leave the racing append's event behind.
+            """
+            CREATE OR REPLACE FUNCTION mcp_log_delete(p_stream text) RETURNS void LANGUAGE plpgsql AS $$
+            BEGIN
+                DELETE FROM mcp_log_streams WHERE stream = p_stream;
+                DELETE FROM mcp_log_events WHERE stream = p_stream;
+                IF octet_length(p_stream) < 7000 THEN
+                    PERFORM pg_notify('mcp', 'l ' || p_stream);
+                END IF;
+            END
+            $$
+            """,
+            // Events whose stream row is gone (left by a delete of version 1 that raced an append) are swept too.
+            """
+            CREATE OR REPLACE FUNCTION mcp_sweep_orphans(p_batch bigint) RETURNS integer LANGUAGE plpgsql AS $$
+            DECLARE
+                k integer;
+            BEGIN
+                DELETE FROM mcp_log_events e WHERE (e.stream, e.position) IN (
+                    SELECT e2.stream, e2.position FROM mcp_log_events e2
+                    WHERE NOT EXISTS (SELECT 1 FROM mcp_log_streams s WHERE s.stream = e2.stream)
+                    LIMIT p_batch);
+                GET DIAGNOSTICS k = ROW_COUNT;
+                RETURN k;
+            END
+            $$
+            """,
+        ],
     ]
 
     /// Brings the schema up to date on a connection of its own, which it closes: the one place a replica fails at

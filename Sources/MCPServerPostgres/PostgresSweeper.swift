@@ -35,10 +35,29 @@ public struct PostgresSweeper: Service {
         await cancelWhenGracefulShutdown {
             // The first sweep waits one interval: the pool starts alongside.
             try? await Task.sleep(for: interval)
+            var sweeps = 0
             while !Task.isCancelled {
                 let swept = await sweepOnce()
+                sweeps += 1
+                // Events left without their stream (rare) are looked for less often: it reads the whole table.
+                if sweeps % 60 == 0 { await sweepOrphans() }
                 if swept < batchSize { try? await Task.sleep(for: interval) }
             }
+        }
+    }
+
+    /// Deletes events whose stream row is gone; the rows deleted, `0` on an error (logged).
+    @discardableResult
+    public func sweepOrphans() async -> Int {
+        do {
+            return try await client.run("SELECT mcp_sweep_orphans(\(batchSize))::bigint", timeout: .seconds(60)) { rows in
+                var deleted = 0
+                for try await n in rows.decode(Int64.self) { deleted = Int(n) }
+                return deleted
+            }
+        } catch {
+            logger.warning("sweeping orphaned events failed", metadata: ["error": "\(PostgresBackendError.explain(error))"])
+            return 0
         }
     }
 

@@ -89,6 +89,45 @@ struct PostgresBackendTests {
         }
     }
 
+    /// A delete that waits for an append holding the stream's counter row deletes the event that append commits:
+    /// nothing is left behind without its stream.
+    @Test func deleteRacingAnAppendLeavesNoEvents() async throws {
+        let stream = "race:\(UInt32.random(in: 0...UInt32.max))"
+        try await TestPostgres.withReplica { backends, client in
+            _ = try await backends.eventLog.append(stream: stream, data: [1], ttl: .seconds(30))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                try await client.withTransaction(logger: TestPostgres.logger) { connection in
+                    // An append in an open transaction: the counter row is locked, event 2 not yet committed.
+                    _ = try await connection.query("SELECT mcp_log_append(\(stream), \(ByteBuffer(bytes: [2])), 30000)", logger: TestPostgres.logger)
+                    group.addTask { try await backends.eventLog.delete(stream: stream) }
+                    try await Task.sleep(for: .milliseconds(300))
+                }
+                try await group.waitForAll()
+            }
+            var left = -1
+            for try await n in try await client.query("SELECT count(*)::bigint FROM mcp_log_events WHERE stream = \(stream)").decode(Int64.self) {
+                left = Int(n)
+            }
+            #expect(left == 0)
+            #expect(try await backends.eventLog.exists(stream: stream) == false)
+        }
+    }
+
+    /// Events whose stream row is gone are swept.
+    @Test func orphanedEventsAreSwept() async throws {
+        let stream = "orphan:\(UInt32.random(in: 0...UInt32.max))"
+        try await TestPostgres.withReplica { _, client in
+            _ = try await client.query("INSERT INTO mcp_log_events (stream, position, data) VALUES (\(stream), 1, '\\x00')")
+            let sweeper = PostgresSweeper(client: client, logger: TestPostgres.logger)
+            #expect(await sweeper.sweepOrphans() >= 1)
+            var left = -1
+            for try await n in try await client.query("SELECT count(*)::bigint FROM mcp_log_events WHERE stream = \(stream)").decode(Int64.self) {
+                left = Int(n)
+            }
+            #expect(left == 0)
+        }
+    }
+
     /// Replicas starting at once all migrate: exactly one applies each migration, none fails.
     @Test func concurrentMigrationsOnAFreshDatabase() async throws {
         let database = "mcp_migrate_\(UInt32.random(in: 0...UInt32.max))"

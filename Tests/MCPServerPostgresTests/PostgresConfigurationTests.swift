@@ -110,8 +110,13 @@ struct PostgresTLSTests {
         }
     }
 
-    @Test func requireEncryptsWithoutChecking() async throws {
-        try await PostgresSchema.migrate(configuration: try configuration("sslmode=require&sslrootcert=\(certs)/other-ca.pem"), logger: TestPostgres.logger)
+    /// `require` encrypts without checking; with `sslrootcert` it checks the chain, as libpq does.
+    @Test func requireChecksOnlyWithARootCertificate() async throws {
+        try await PostgresSchema.migrate(configuration: try configuration("sslmode=require"), logger: TestPostgres.logger)
+        try await PostgresSchema.migrate(configuration: try configuration("sslmode=require&sslrootcert=\(certs)/ca.pem"), logger: TestPostgres.logger)
+        await #expect(throws: PostgresBackendError.self) {
+            try await PostgresSchema.migrate(configuration: try configuration("sslmode=require&sslrootcert=\(certs)/other-ca.pem"), logger: TestPostgres.logger)
+        }
     }
 
     @Test func wrongCAFailsAtStartWithAClearError() async throws {

@@ -71,6 +71,16 @@ struct RedisTLSTests {
         }
     }
 
+    /// A refused TLS connection is an error like any other (its handshake promise is completed, not leaked: a leaked
+    /// promise stops a debug build).
+    @Test func refusedConnectionFails() async throws {
+        await #expect {
+            _ = try await connect("rediss://127.0.0.1:1?cacert=\(certs)/ca.pem")
+        } throws: { error in
+            (error as? RedisClientError)?.code == .connectionFailed
+        }
+    }
+
     /// Without verification (`insecure=1`, for tests only) the wrong CA is accepted: it is the check that refuses it.
     @Test func insecureSkipsTheCheck() async throws {
         let connection = try await connect(TestRedisTLS.url("cacert=\(certs)/other-ca.pem&insecure=1"))

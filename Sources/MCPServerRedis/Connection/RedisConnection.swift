@@ -8,6 +8,7 @@ public import NIOCore
 import NIOPosix
 import NIOSSL
 import NIOTLS
+import Synchronization
 
 /// One connection to a Redis server, speaking RESP3.
 ///
@@ -53,7 +54,7 @@ public final class RedisConnection: Sendable {
         // The TLS files are read on every connect, so that a rotated certificate is picked up by new connections.
         let tlsContext = try configuration.tls?.makeContext()
         let serverName = configuration.tls.flatMap { $0.serverName ?? (configuration.host.isIPAddress ? nil : configuration.host) }
-        let handshake = tlsContext.map { _ in eventLoop.makePromise(of: Void.self) }
+        let handshakes = HandshakeFutures()
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: eventLoop)
@@ -61,11 +62,14 @@ public final class RedisConnection: Sendable {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        if let tlsContext, let handshake {
+                        if let tlsContext {
+                            // One watcher per attempted channel (a host name may be tried on several addresses).
                             try channel.pipeline.syncOperations.addHandler(
                                 try NIOSSLClientHandler(context: tlsContext, serverHostname: serverName)
                             )
-                            try channel.pipeline.syncOperations.addHandler(TLSHandshakeWatcher(handshake))
+                            let watcher = TLSHandshakeWatcher(channel.eventLoop.makePromise())
+                            handshakes.set(watcher.handshake, for: channel)
+                            try channel.pipeline.syncOperations.addHandler(watcher)
                         }
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPDecoder(limits: limits)))
                         try channel.pipeline.syncOperations.addHandler(RESPChannelHandler(logger: handlerLogger, onPush: onPush))
@@ -80,13 +84,15 @@ public final class RedisConnection: Sendable {
                 underlyingError: error
             )
         }
-        if let handshake {
+        if tlsContext != nil {
             // Wait for the TLS handshake on its own, so that a certificate the client refuses is reported as such.
+            let handshake = handshakes.get(for: channel) ?? channel.eventLoop.makeFailedFuture(ChannelError.inappropriateOperationForState)
+            // A handshake that never ends ends with the channel: closing it on the deadline fails the watcher.
             let timeout = eventLoop.scheduleTask(in: TimeAmount(configuration.timeouts.connect)) {
-                handshake.fail(RedisClientError(.timeout, message: "no TLS handshake within \(configuration.timeouts.connect)"))
+                channel.close(promise: nil)
             }
             do {
-                try await handshake.futureResult.get()
+                try await handshake.get()
                 timeout.cancel()
             } catch {
                 timeout.cancel()
@@ -210,20 +216,35 @@ extension String {
     }
 }
 
-/// Completes a promise when the TLS handshake does, or fails it with the handshake's error; then steps aside.
+/// The handshake of each channel a connect attempted (a host name may be tried on several addresses), by channel.
+private final class HandshakeFutures: Sendable {
+    private let futures = Mutex<[ObjectIdentifier: EventLoopFuture<Void>]>([:])
+
+    func set(_ future: EventLoopFuture<Void>, for channel: any Channel) {
+        futures.withLock { $0[ObjectIdentifier(channel)] = future }
+    }
+
+    func get(for channel: any Channel) -> EventLoopFuture<Void>? {
+        futures.withLock { $0[ObjectIdentifier(channel)] }
+    }
+}
+
+/// Completes a promise when the TLS handshake does, or fails it with the handshake's error, or when the channel goes
+/// away first (closed before it was even active: the promise is never left pending). It stays in the pipeline, passing
+/// everything on.
 private final class TLSHandshakeWatcher: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     private let promise: EventLoopPromise<Void>
+
+    /// Completes with the handshake.
+    var handshake: EventLoopFuture<Void> { promise.futureResult }
 
     init(_ promise: EventLoopPromise<Void>) {
         self.promise = promise
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case TLSUserEvent.handshakeCompleted = event {
-            promise.succeed()
-            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-        }
+        if case TLSUserEvent.handshakeCompleted = event { promise.succeed() }
         context.fireUserInboundEventTriggered(event)
     }
 
@@ -235,5 +256,10 @@ private final class TLSHandshakeWatcher: ChannelInboundHandler, RemovableChannel
     func channelInactive(context: ChannelHandlerContext) {
         promise.fail(RedisClientError(.connectionClosed, message: "the server closed the connection during the TLS handshake"))
         context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // A no-op once completed; otherwise the channel closed before the handshake could finish.
+        promise.fail(RedisClientError(.connectionClosed, message: "the connection closed before the TLS handshake"))
     }
 }
