@@ -31,7 +31,17 @@ public final class PostgresListener: Service, Sendable {
     struct BusSubscriber {
         var deliver: @Sendable (BusMessage) -> Void
         var onEnd: @Sendable () -> Void
+        /// The server's clock (µs) a little before the subscription began, if known: messages created earlier are
+        /// not for it (a catch-up reads back a few seconds, and a notification can arrive after a subscription that
+        /// began after its commit).
+        var since: Int64?
     }
+
+    /// A message as fetched: its id, the message, and when it was created (server clock, µs since the epoch).
+    typealias Fetched = (id: Int64, message: BusMessage, createdAt: Int64)
+
+    /// How far before its registration a subscriber's `since` is put, for the error of the clock estimate.
+    static let registrationMargin: Int64 = 500_000
 
     struct State {
         var nextID = 0
@@ -98,7 +108,9 @@ public final class PostgresListener: Service, Sendable {
             guard !s.isShutdown else { throw PostgresBackendError(.connectionFailed, message: "the PostgreSQL listener has shut down") }
             let id = s.nextID
             s.nextID += 1
-            let subscriber = BusSubscriber(deliver: deliver, onEnd: onEnd)
+            // The server's clock now, estimated from the last heartbeat's reading and the local time since.
+            let since = s.lastAlive.map { $0.server + (ContinuousClock.now - $0.local).wholeMilliseconds * 1000 - Self.registrationMargin }
+            let subscriber = BusSubscriber(deliver: deliver, onEnd: onEnd, since: since)
             for channel in unique { s.subscribers[channel, default: [:]][id] = subscriber }
             s.subscriberChannels[id] = unique
             return id
@@ -266,15 +278,15 @@ public final class PostgresListener: Service, Sendable {
             let messages = try await withDeadline(.seconds(10)) {
                 let rows = try await connection.query(
                     """
-                    SELECT id, channel, payload FROM mcp_bus
+                    SELECT id, channel, payload, (extract(epoch FROM created_at) * 1000000)::bigint FROM mcp_bus
                     WHERE created_at >= to_timestamp(\(Double(since) / 1_000_000)) AND channel = ANY(\(channels))
                     ORDER BY created_at, id
                     """,
                     logger: logger
                 )
-                var messages: [(Int64, BusMessage)] = []
-                for try await (id, channel, payload) in rows.decode((Int64, String, ByteBuffer).self) {
-                    messages.append((id, BusMessage(channel: channel, payload: Array(payload.readableBytesView))))
+                var messages: [Fetched] = []
+                for try await (id, channel, payload, createdAt) in rows.decode((Int64, String, ByteBuffer, Int64).self) {
+                    messages.append((id, BusMessage(channel: channel, payload: Array(payload.readableBytesView)), createdAt))
                 }
                 return messages
             }
@@ -335,14 +347,17 @@ public final class PostgresListener: Service, Sendable {
             var attempt = 0
             while true {
                 do {
-                    let byID = try await client.run("SELECT id, channel, payload FROM mcp_bus WHERE id = ANY(\(ids))", timeout: .seconds(5)) { rows in
-                        var byID: [Int64: BusMessage] = [:]
-                        for try await (id, channel, payload) in rows.decode((Int64, String, ByteBuffer).self) {
-                            byID[id] = BusMessage(channel: channel, payload: Array(payload.readableBytesView))
+                    let byID = try await client.run(
+                        "SELECT id, channel, payload, (extract(epoch FROM created_at) * 1000000)::bigint FROM mcp_bus WHERE id = ANY(\(ids))",
+                        timeout: .seconds(5)
+                    ) { rows in
+                        var byID: [Int64: Fetched] = [:]
+                        for try await (id, channel, payload, createdAt) in rows.decode((Int64, String, ByteBuffer, Int64).self) {
+                            byID[id] = (id, BusMessage(channel: channel, payload: Array(payload.readableBytesView)), createdAt)
                         }
                         return byID
                     }
-                    deliver(ids.compactMap { id in byID[id].map { (id, $0) } })
+                    deliver(ids.compactMap { byID[$0] })
                     let missing = pending.filter { byID[$0.id] == nil }
                     if !missing.isEmpty {
                         logger.warning("bus messages were gone before they could be read; ending their subscriptions to re-sync")
@@ -384,16 +399,16 @@ public final class PostgresListener: Service, Sendable {
         for subscriber in ended { subscriber.onEnd() }
     }
 
-    /// Hands each message, once, to the current subscribers of its channel.
-    private func deliver(_ messages: [(Int64, BusMessage)]) {
+    /// Hands each message, once, to the subscribers of its channel that were present when it was created.
+    private func deliver(_ messages: [Fetched]) {
         guard !messages.isEmpty else { return }
         let now = ContinuousClock.now
         let targets = state.withLock { s -> [(BusMessage, [BusSubscriber])] in
             var targets: [(BusMessage, [BusSubscriber])] = []
-            for (id, message) in messages where s.delivered.updateValue(now, forKey: id) == nil {
-                if let subscribers = s.subscribers[message.channel] {
-                    targets.append((message, Array(subscribers.values)))
-                }
+            for (id, message, createdAt) in messages where s.delivered.updateValue(now, forKey: id) == nil {
+                guard let subscribers = s.subscribers[message.channel] else { continue }
+                let present = subscribers.values.filter { $0.since.map { createdAt >= $0 } ?? true }
+                if !present.isEmpty { targets.append((message, present)) }
             }
             return targets
         }

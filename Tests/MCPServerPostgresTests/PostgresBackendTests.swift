@@ -89,6 +89,41 @@ struct PostgresBackendTests {
         }
     }
 
+    /// Delivery is to subscribers present at publish time: a subscriber that joins while the LISTEN connection is
+    /// down does not get, in the catch-up, a message published a while before it subscribed.
+    @Test func catchUpSkipsMessagesFromBeforeTheSubscription() async throws {
+        let harness = PostgresHarness()
+        let channel = "before:\(UInt32.random(in: 0...UInt32.max))"
+        try await harness.withTwoReplicas { a, b in
+            // Let b's listener connect once (so it knows the server's clock), then keep it down for a while.
+            try await Task.sleep(for: .milliseconds(500))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    let end = ContinuousClock.now + .milliseconds(1800)
+                    while ContinuousClock.now < end {
+                        _ = try await harness.interruptBus()
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(100))
+                try await a.messageBus.publish([1], to: channel)
+                try await Task.sleep(for: .milliseconds(1000))
+                let received = Mutex<[[UInt8]]>([])
+                try await b.messageBus.subscribe(
+                    to: [channel],
+                    deliver: { message in received.withLock { $0.append(message.payload) } },
+                    onEnd: {}
+                ) {
+                    try await a.messageBus.publish([2], to: channel)
+                    try await group.waitForAll()
+                    try await waitFor(timeout: .seconds(15)) { received.withLock { $0.count } >= 1 }
+                    try await Task.sleep(for: .milliseconds(500))
+                }
+                #expect(received.withLock { $0 } == [[2]])
+            }
+        }
+    }
+
     /// A delete that waits for an append holding the stream's counter row deletes the event that append commits:
     /// nothing is left behind without its stream.
     @Test func deleteRacingAnAppendLeavesNoEvents() async throws {
