@@ -167,6 +167,9 @@ public final class PostgresWatchdog: Service, Sendable {
 
 /// The state of one ``withDeadline(_:_:)``: whichever of the work, the timer and cancellation comes first resumes
 /// the caller, once.
+/// What ``DeadlineRace/arm(work:timer:)`` does with the work and its timer.
+private enum ArmAction { case keep, stop, cancel }
+
 private final class DeadlineRace<Result: Sendable>: Sendable {
     private struct State {
         var continuation: CheckedContinuation<Result, any Error>?
@@ -182,15 +185,23 @@ private final class DeadlineRace<Result: Sendable>: Sendable {
         state.withLock { $0.continuation = continuation }
     }
 
-    /// Records the work and its timer; if the race was already decided (cancelled before they existed), stops them.
+    /// Records the work and its timer while the race is undecided; if it was decided already (the work finished, or
+    /// the caller was cancelled, before they existed), stops them instead of keeping them.
     func arm(work: Task<Void, Never>, timer: DeadlineTimer) {
-        let (decided, cancelled) = state.withLock { s -> (Bool, Bool) in
+        let action = state.withLock { s -> ArmAction in
+            if s.done { return .stop }
+            if s.cancelled { return .cancel }
             s.work = work
             s.timer = timer
-            return (s.done, s.cancelled)
+            return .keep
         }
-        if decided { timer.cancel() }
-        if cancelled {
+        switch action {
+        case .keep:
+            break
+        case .stop:
+            timer.cancel()
+        case .cancel:
+            timer.cancel()
             work.cancel()
             finish(.failure(CancellationError()))
         }
@@ -203,6 +214,11 @@ private final class DeadlineRace<Result: Sendable>: Sendable {
             guard !s.done, let continuation = s.continuation else { return (nil, nil) }
             s.done = true
             s.continuation = nil
+            // Dropped here: the work's task holds this race, and a race that held the task would keep both alive.
+            defer {
+                s.work = nil
+                s.timer = nil
+            }
             return (continuation, s.timer)
         }
         guard let continuation else { return false }

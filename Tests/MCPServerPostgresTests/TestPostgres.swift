@@ -25,7 +25,7 @@ enum TestPostgres {
     static var configuration: PostgresBackendConfiguration {
         // The URL is ours; a bad one is a broken test set-up.
         var configuration = try! PostgresBackendConfiguration(url: url)
-        configuration.poolSize = 6
+        configuration.poolSize = 3
         configuration.connectTimeout = .seconds(3)
         return configuration
     }
