@@ -21,8 +21,8 @@ import PostgresNIO
 /// - `sslrootcert`: a PEM file of the certificate authorities to trust (default: the system's);
 /// - `sslcert`, `sslkey`: a PEM client certificate and its key, for servers that ask for one;
 /// - `sslservername`: the name to check and send as SNI, when it differs from the host;
-/// - `pool_size`: the pooled connections per replica, all kept open (default 16); the bus's LISTEN connection is one
-///   more;
+/// - `pool_size`: the most pooled connections per replica (default 16; one idle for 5 s is closed); the bus's LISTEN
+///   connection is one more;
 /// - `connect_timeout`: seconds, as libpq (default 10);
 /// - `operation_timeout`: seconds one backend operation may take, a free pooled connection included (default 5);
 /// - `application_name`: shown in `pg_stat_activity` (default `mcp-server`).
@@ -235,12 +235,15 @@ public struct PostgresBackendConfiguration: Sendable {
             tls: tls
         )
         configuration.options.maximumConnections = poolSize
-        // Every pooled connection is kept open, with no keep-alive or idle timers: postgres-nio (1.33) arms them each
-        // time a connection goes back to the pool, as a `Task.sleep` that is cancelled when it is leased again, and a
-        // cancelled sleep holds its memory until its deadline (30 and 60 s): at thousands of queries a second that
-        // grew the replica by about 1 KiB per request (run 10 measured 147 MiB after load). Dead connections are
-        // found by the queries themselves (and their deadline), and the LISTEN connection has its own heartbeat.
-        configuration.options.minimumConnections = poolSize
+        // postgres-nio (1.33) arms a keep-alive (30 s) and an idle (60 s) timer each time a connection goes back to
+        // the pool, as a `Task.sleep` that is cancelled when it is leased again, and a cancelled sleep holds its memory
+        // until its deadline: at thousands of queries a second that grew the replica by about 1 KiB per request (run
+        // 10 measured 147 MiB after load). So: no keep-alive (dead connections are found by the queries themselves,
+        // within their deadline, and the LISTEN connection has its own heartbeat), and a short idle timeout, which
+        // bounds what the idle timers hold. (A minimum of open connections would avoid the idle timers, but
+        // postgres-nio's pool then stops the process on a precondition when connections fail during an outage.)
+        configuration.options.minimumConnections = 0
+        configuration.options.connectionIdleTimeout = .seconds(5)
         configuration.options.keepAliveBehavior = nil
         configuration.options.connectTimeout = connectTimeout
         configuration.options.tlsServerName = tlsServerName
