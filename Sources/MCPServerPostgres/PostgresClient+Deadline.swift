@@ -36,6 +36,15 @@ extension PostgresClient {
         }
     }
 
+    /// Runs `query` within `timeout` and returns the first column of its first row as an integer, `nil` for no row.
+    func scalar(_ query: PostgresQuery, timeout: Duration, watchdog: PostgresWatchdog? = nil) async throws -> Int64? {
+        try await run(query, timeout: timeout, watchdog: watchdog) { rows in
+            var first: Int64?
+            for try await value in rows.decode(Int64.self) where first == nil { first = value }
+            return first
+        }
+    }
+
     /// Runs `query` within `timeout`, discarding its rows.
     func run(_ query: PostgresQuery, timeout: Duration, watchdog: PostgresWatchdog? = nil) async throws {
         try await run(query, timeout: timeout, watchdog: watchdog) { rows in

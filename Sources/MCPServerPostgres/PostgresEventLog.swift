@@ -56,16 +56,12 @@ public struct PostgresEventLog: EventLog {
     }
 
     public func append(stream: String, data: [UInt8], ttl: Duration) async throws -> UInt64 {
-        let position = try await client.run(
+        let position = try await client.scalar(
             "SELECT mcp_log_append(\(stream), \(ByteBuffer(bytes: data)), \(max(1, ttl.wholeMilliseconds)))",
             timeout: timeout,
             watchdog: watchdog
-        ) { rows in
-            var position: Int64 = 0
-            for try await value in rows.decode(Int64.self) { position = value }
-            return position
-        }
-        guard position > 0 else {
+        )
+        guard let position, position > 0 else {
             throw PostgresBackendError(.unexpectedResult, message: "the event log's append returned no position")
         }
         return UInt64(position)
@@ -143,15 +139,12 @@ public struct PostgresEventLog: EventLog {
     }
 
     public func lastPosition(stream: String) async throws -> UInt64 {
-        try await client.run(
+        let position = try await client.scalar(
             "SELECT last_position FROM mcp_log_streams WHERE stream = \(stream) AND expires_at > clock_timestamp()",
             timeout: timeout,
             watchdog: watchdog
-        ) { rows in
-            var position: Int64 = 0
-            for try await value in rows.decode(Int64.self) { position = value }
-            return UInt64(max(0, position))
-        }
+        )
+        return UInt64(max(0, position ?? 0))
     }
 
     public func trim(stream: String, keepingLast count: Int) async throws {

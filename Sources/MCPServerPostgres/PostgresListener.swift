@@ -40,6 +40,18 @@ public final class PostgresListener: Service, Sendable {
     /// A message as fetched: its id, the message, and when it was created (server clock, µs since the epoch).
     typealias Fetched = (id: Int64, message: BusMessage, createdAt: Int64)
 
+    /// The columns of a ``Fetched`` message, for ``fetched(_:)``.
+    static let fetchedColumns = "id, channel, payload, (extract(epoch FROM created_at) * 1000000)::bigint"
+
+    /// Reads rows of ``fetchedColumns``.
+    @Sendable static func fetched(_ rows: PostgresRowSequence) async throws -> [Fetched] {
+        var messages: [Fetched] = []
+        for try await (id, channel, payload, createdAt) in rows.decode((Int64, String, ByteBuffer, Int64).self) {
+            messages.append((id, BusMessage(channel: channel, payload: Array(payload.readableBytesView)), createdAt))
+        }
+        return messages
+    }
+
     /// How far before its registration a subscriber's `since` is put, for the error of the clock estimate.
     static let registrationMargin: Int64 = 500_000
 
@@ -278,17 +290,13 @@ public final class PostgresListener: Service, Sendable {
             let messages = try await withDeadline(.seconds(10)) {
                 let rows = try await connection.query(
                     """
-                    SELECT id, channel, payload, (extract(epoch FROM created_at) * 1000000)::bigint FROM mcp_bus
+                    SELECT \(unescaped: Self.fetchedColumns) FROM mcp_bus
                     WHERE created_at >= to_timestamp(\(Double(since) / 1_000_000)) AND channel = ANY(\(channels))
                     ORDER BY created_at, id
                     """,
                     logger: logger
                 )
-                var messages: [Fetched] = []
-                for try await (id, channel, payload, createdAt) in rows.decode((Int64, String, ByteBuffer, Int64).self) {
-                    messages.append((id, BusMessage(channel: channel, payload: Array(payload.readableBytesView)), createdAt))
-                }
-                return messages
+                return try await Self.fetched(rows)
             }
             logger.debug("caught up after reconnecting", metadata: ["mcp.postgres.messages": "\(messages.count)"])
             deliver(messages)
@@ -347,16 +355,12 @@ public final class PostgresListener: Service, Sendable {
             var attempt = 0
             while true {
                 do {
-                    let byID = try await client.run(
-                        "SELECT id, channel, payload, (extract(epoch FROM created_at) * 1000000)::bigint FROM mcp_bus WHERE id = ANY(\(ids))",
-                        timeout: .seconds(5)
-                    ) { rows in
-                        var byID: [Int64: Fetched] = [:]
-                        for try await (id, channel, payload, createdAt) in rows.decode((Int64, String, ByteBuffer, Int64).self) {
-                            byID[id] = (id, BusMessage(channel: channel, payload: Array(payload.readableBytesView)), createdAt)
-                        }
-                        return byID
-                    }
+                    let fetched = try await client.run(
+                        "SELECT \(unescaped: Self.fetchedColumns) FROM mcp_bus WHERE id = ANY(\(ids))",
+                        timeout: .seconds(5),
+                        Self.fetched
+                    )
+                    let byID = Dictionary(fetched.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
                     deliver(ids.compactMap { byID[$0] })
                     let missing = pending.filter { byID[$0.id] == nil }
                     if !missing.isEmpty {

@@ -160,12 +160,6 @@ public struct PostgresSessionStore: SessionStore {
     }
 
     private func version(_ query: PostgresQuery) async throws -> UInt64? {
-        try await client.run(query, timeout: timeout, watchdog: watchdog) { rows in
-            var result: UInt64?
-            for try await version in rows.decode(Int64.self) where result == nil {
-                result = UInt64(max(0, version))
-            }
-            return result
-        }
+        try await client.scalar(query, timeout: timeout, watchdog: watchdog).map { UInt64(max(0, $0)) }
     }
 }

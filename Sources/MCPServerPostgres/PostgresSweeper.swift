@@ -50,11 +50,7 @@ public struct PostgresSweeper: Service {
     @discardableResult
     public func sweepOrphans() async -> Int {
         do {
-            return try await client.run("SELECT mcp_sweep_orphans(\(batchSize))::bigint", timeout: .seconds(60)) { rows in
-                var deleted = 0
-                for try await n in rows.decode(Int64.self) { deleted = Int(n) }
-                return deleted
-            }
+            return Int(try await client.scalar("SELECT mcp_sweep_orphans(\(batchSize))::bigint", timeout: .seconds(60)) ?? 0)
         } catch {
             logger.warning("sweeping orphaned events failed", metadata: ["error": "\(PostgresBackendError.explain(error))"])
             return 0
@@ -65,14 +61,9 @@ public struct PostgresSweeper: Service {
     @discardableResult
     public func sweepOnce() async -> Int {
         do {
-            let deleted = try await client.run(
-                "SELECT mcp_sweep(\(batchSize), \(busRetention.wholeMilliseconds))::bigint",
-                timeout: .seconds(30)
-            ) { rows in
-                var deleted = 0
-                for try await n in rows.decode(Int64.self) { deleted = Int(n) }
-                return deleted
-            }
+            let deleted = Int(
+                try await client.scalar("SELECT mcp_sweep(\(batchSize), \(busRetention.wholeMilliseconds))::bigint", timeout: .seconds(30)) ?? 0
+            )
             if deleted > 0 { logger.debug("swept expired rows", metadata: ["mcp.postgres.rows": "\(deleted)"]) }
             return deleted
         } catch {
