@@ -32,6 +32,8 @@ let package = Package(
         // async-http-client; a product of its own, so servers without it do not build them.
         .library(name: "MCPServerAuth", targets: ["MCPServerAuth"]),
         .executable(name: "mcp-demo-server", targets: ["MCPDemoServerCLI"]),
+        // A server with the official conformance suite's "everything server" contract (docs/conformance.md).
+        .executable(name: "mcp-conformance-server", targets: ["MCPConformanceServerCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
@@ -118,10 +120,10 @@ let package = Package(
             dependencies: ["MCPServer"],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(
-            name: "MCPDemoServerCLI",
+        // The flags and the serving code that the server executables share.
+        .target(
+            name: "MCPServerCLI",
             dependencies: [
-                "MCPDemo",
                 "MCPServer",
                 "MCPServerHTTP",
                 "MCPServerRedis",
@@ -133,6 +135,29 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "MCPDemoServerCLI",
+            dependencies: [
+                "MCPDemo",
+                "MCPServerCLI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "MCPConformance",
+            dependencies: ["MCPServer"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "MCPConformanceServerCLI",
+            dependencies: [
+                "MCPConformance",
+                "MCPServerCLI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),

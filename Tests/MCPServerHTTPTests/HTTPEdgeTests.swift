@@ -101,12 +101,24 @@ struct HTTPEdgeTests {
             var h = client.headers(method: "tools/list", params: [:])
             h[.mcpProtocolVersion] = "2099-01-01"
             let body = JSONWriter.encode([
-                "jsonrpc": "2.0", "id": 7, "method": "tools/list", "params": ["_meta": [MetaKey.protocolVersion: "2099-01-01"]],
+                "jsonrpc": "2.0", "id": 7, "method": "tools/list",
+                "params": ["_meta": [MetaKey.protocolVersion: "2099-01-01", MetaKey.clientCapabilities: [:]]],
             ])
             let unsupported = try await client.raw(body: body, headers: h)
             #expect(unsupported.status == .badRequest)
             #expect(unsupported.error?["code"] == -32022)
             #expect(unsupported.error?["data"]?["supported"] == ["2026-07-28"])
+            // A required `_meta` field missing (here clientCapabilities, then the whole `_meta`): malformed, -32602 and 400.
+            for meta: JSONValue? in [[MetaKey.protocolVersion: "2026-07-28", MetaKey.clientInfo: ["name": "x", "version": "1"]], nil] {
+                var params: [String: JSONValue] = [:]
+                if let meta { params["_meta"] = meta }
+                let missing = try await client.raw(
+                    body: JSONWriter.encode(["jsonrpc": "2.0", "id": 8, "method": "tools/list", "params": .object(params)]),
+                    headers: client.headers(method: "tools/list", params: [:])
+                )
+                #expect(missing.status == .badRequest)
+                #expect(missing.error?["code"] == -32602)
+            }
             let wrongName = try await client.request(
                 "tools/call", params: ["name": "echo", "arguments": ["text": "x"]], extraHeaders: [.mcpName: "add"]
             )

@@ -25,7 +25,7 @@ struct HeaderValidationTests {
 
     func params(_ extra: [String: JSONValue] = [:], version: String = "2026-07-28") -> [String: JSONValue] {
         var p = extra
-        p["_meta"] = [MetaKey.protocolVersion: .string(version)]
+        p["_meta"] = [MetaKey.protocolVersion: .string(version), MetaKey.clientCapabilities: [:]]
         return p
     }
 
@@ -42,6 +42,12 @@ struct HeaderValidationTests {
         #expect(code(RequestMetadataHeaders(protocolVersion: "2026-07-28", method: "tools/list"), "tools/list", params(version: "2025-11-25")) == -32020)
         // Both agree on a version this server does not speak.
         #expect(code(RequestMetadataHeaders(protocolVersion: "2099-01-01", method: "tools/list"), "tools/list", params(version: "2099-01-01")) == -32022)
+        // A required `_meta` field missing is malformed (-32602, HTTP 400), before any comparison with the headers.
+        let both = RequestMetadataHeaders(protocolVersion: "2026-07-28", method: "tools/list")
+        #expect(code(both, "tools/list", ["_meta": [MetaKey.protocolVersion: "2026-07-28"]]) == -32602)
+        #expect(code(both, "tools/list", ["_meta": [MetaKey.clientCapabilities: [:]]]) == -32602)
+        #expect(code(both, "tools/list", [:]) == -32602)
+        #expect(code(both, "tools/list", ["_meta": "2026-07-28"]) == -32602)
     }
 
     @Test func checksMcpNameIncludingBase64() {

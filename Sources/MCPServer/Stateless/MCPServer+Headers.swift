@@ -41,7 +41,15 @@ extension MCPServer {
         guard let headerVersion = headers.protocolVersion else {
             return .headerMismatch("the MCP-Protocol-Version header is required")
         }
-        let bodyVersion = params["_meta"]?[MetaKey.protocolVersion]?.stringValue
+        // A request missing a required `_meta` field is malformed: -32602 with status 400 (basic/index.mdx).
+        guard case .object(let meta)? = params["_meta"], meta[MetaKey.protocolVersion] != nil,
+            meta[MetaKey.clientCapabilities] != nil
+        else {
+            return .invalidParams(
+                "params._meta must carry the required fields \(MetaKey.protocolVersion) and \(MetaKey.clientCapabilities)"
+            )
+        }
+        let bodyVersion = meta[MetaKey.protocolVersion]?.stringValue
         guard bodyVersion == headerVersion else {
             return .headerMismatch(
                 "MCP-Protocol-Version header value '\(headerVersion)' does not match body value '\(bodyVersion ?? "(absent)")'"

@@ -116,11 +116,10 @@ extension MCPServer {
         guard Self.statelessVersions.contains(version) else {
             throw .unsupportedProtocolVersion(requested: version, supported: Self.statelessVersions)
         }
-        var capabilities: JSONValue = [:]
-        if let c = rawCapabilities {
-            guard case .object = c else { throw .invalidParams("\(MetaKey.clientCapabilities) must be an object") }
-            capabilities = c
+        guard let capabilities = rawCapabilities else {
+            throw .invalidParams("params._meta.\(MetaKey.clientCapabilities) is required")
         }
+        guard case .object = capabilities else { throw .invalidParams("\(MetaKey.clientCapabilities) must be an object") }
         var level: LogLevel?
         if let l = rawLevel {
             guard case .string(let s) = l, let parsed = LogLevel(rawValue: s) else {
