@@ -203,7 +203,7 @@ extension MCPServer {
         let state = try await sealer.seal(["answers": .object(inputs.answers)], binding: binding, principal: principal)
         return [
             "resultType": "input_required",
-            "inputRequests": .object([pending.key: pending.request]),
+            "inputRequests": .object(Dictionary(pending.requests.map { ($0.key, $0.request) }, uniquingKeysWith: { first, _ in first })),
             "requestState": .string(state),
             "_meta": serverInfoMeta,
         ]
@@ -234,7 +234,7 @@ extension MCPServer {
             } catch let error as JSONRPCError {
                 throw error
             } catch is InputRequiredSignal {
-                throw InputRequiredSignal(key: "", request: .null)
+                throw InputRequiredSignal(requests: [])
             } catch is CancellationError {
                 throw CancellationError()
             } catch {

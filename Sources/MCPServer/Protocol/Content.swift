@@ -19,6 +19,16 @@ public struct Content: Sendable, Hashable {
         Content(json: ["type": "image", "data": .string(data), "mimeType": .string(mimeType)])
     }
 
+    /// An audio block with base64 `data`.
+    public static func audio(data: String, mimeType: String) -> Content {
+        Content(json: ["type": "audio", "data": .string(data), "mimeType": .string(mimeType)])
+    }
+
+    /// A resource embedded in the block: its contents (text or blob) travel inline.
+    public static func resource(_ contents: ResourceContents) -> Content {
+        Content(json: ["type": "resource", "resource": contents.json])
+    }
+
     /// A link to a resource.
     public static func resourceLink(uri: String, name: String, mimeType: String? = nil) -> Content {
         var o: [String: JSONValue] = ["type": "resource_link", "uri": .string(uri), "name": .string(name)]

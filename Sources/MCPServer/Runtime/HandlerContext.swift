@@ -59,7 +59,50 @@ public struct RequestMeta: Sendable {
 /// Asks the client for input. Stateless requests answer through MRTR rounds; sessions through server-to-client
 /// requests.
 protocol InputChannel: Sendable {
-    func request(method: String, params: JSONValue, context: HandlerContext) async throws -> JSONValue
+    /// Asks for every request of `requests` and returns their answers, in the same order.
+    func request(_ requests: [InputRequest], context: HandlerContext) async throws -> [JSONValue]
+}
+
+extension InputChannel {
+    func request(method: String, params: JSONValue, context: HandlerContext) async throws -> JSONValue {
+        try await request([InputRequest(method: method, params: params)], context: context)[0]
+    }
+}
+
+/// One thing a handler needs from the client: an answer to an elicitation, a sampling request or a roots listing.
+///
+/// In a 2026-07-28 request, every input a handler asks for at once (``HandlerContext/inputs(_:)``) goes out in one
+/// `InputRequiredResult`, each under its key in `inputRequests`; in a session each is a server-to-client request.
+public struct InputRequest: Sendable, Hashable {
+    /// The key of the request in `inputRequests`: the client answers under the same key in `inputResponses`.
+    /// `nil` gives `input-<n>`, numbered in the order the handler asks.
+    public var key: String?
+    /// The client method: `elicitation/create`, `sampling/createMessage` or `roots/list`.
+    public var method: String
+    /// Its params.
+    public var params: JSONValue
+
+    /// Creates a request for `method` with `params`.
+    public init(method: String, params: JSONValue, key: String? = nil) {
+        self.key = key
+        self.method = method
+        self.params = params
+    }
+
+    /// A form-mode elicitation: `requestedSchema` is a flat object schema of primitive properties.
+    public static func elicitation(message: String, requestedSchema: JSONValue, key: String? = nil) -> InputRequest {
+        InputRequest(method: "elicitation/create", params: ["mode": "form", "message": .string(message), "requestedSchema": requestedSchema], key: key)
+    }
+
+    /// A sampling request; `params` is a `CreateMessageRequestParams` object.
+    public static func sampling(_ params: JSONValue, key: String? = nil) -> InputRequest {
+        InputRequest(method: "sampling/createMessage", params: params, key: key)
+    }
+
+    /// A request for the client's roots.
+    public static func roots(key: String? = nil) -> InputRequest {
+        InputRequest(method: "roots/list", params: [:], key: key)
+    }
 }
 
 /// What a handler knows about its request, and how it talks back to the client.
@@ -149,9 +192,23 @@ public struct HandlerContext: Sendable {
     /// - Parameters:
     ///   - message: what to ask.
     ///   - requestedSchema: a flat object schema of primitive properties.
-    public func elicit(message: String, requestedSchema: JSONValue) async throws -> ElicitResult {
-        let params: JSONValue = ["mode": "form", "message": .string(message), "requestedSchema": requestedSchema]
-        return try ElicitResult(json: try await inputs.request(method: "elicitation/create", params: params, context: self))
+    ///   - key: its key in `inputRequests` (2026-07-28); `nil` numbers it.
+    public func elicit(message: String, requestedSchema: JSONValue, key: String? = nil) async throws -> ElicitResult {
+        try ElicitResult(json: try await input(.elicitation(message: message, requestedSchema: requestedSchema, key: key)))
+    }
+
+    /// Asks the client for one input and returns its answer (an `ElicitResult`, a `CreateMessageResult` or a
+    /// `ListRootsResult` object).
+    public func input(_ request: InputRequest) async throws -> JSONValue {
+        try await inputs.request([request], context: self)[0]
+    }
+
+    /// Asks the client for several inputs at once and returns their answers in the same order. In a 2026-07-28
+    /// request they all go out in one `InputRequiredResult` (the client may answer them together); in a session they
+    /// are sent one after another.
+    public func inputs(_ requests: [InputRequest]) async throws -> [JSONValue] {
+        guard !requests.isEmpty else { return [] }
+        return try await inputs.request(requests, context: self)
     }
 
     /// Asks the user to visit a URL out of band (elicitation, URL mode).
@@ -164,8 +221,8 @@ public struct HandlerContext: Sendable {
 
     /// Asks the client's model for a completion (sampling). `params` is a `CreateMessageRequestParams` object.
     /// - Returns: the `CreateMessageResult` object.
-    public func sample(_ params: JSONValue) async throws -> JSONValue {
-        try await inputs.request(method: "sampling/createMessage", params: params, context: self)
+    public func sample(_ params: JSONValue, key: String? = nil) async throws -> JSONValue {
+        try await input(.sampling(params, key: key))
     }
 
     /// Asks the client for a plain-text completion of a single user message.
@@ -184,8 +241,8 @@ public struct HandlerContext: Sendable {
     }
 
     /// Asks the client for its roots.
-    public func listRoots() async throws -> [Root] {
-        let result = try await inputs.request(method: "roots/list", params: [:], context: self)
+    public func listRoots(key: String? = nil) async throws -> [Root] {
+        let result = try await input(.roots(key: key))
         guard let roots = result["roots"]?.arrayValue else { throw JSONRPCError.invalidParams("roots result has no roots array") }
         return try roots.map { r throws(JSONRPCError) -> Root in
             guard let uri = r["uri"]?.stringValue else { throw JSONRPCError.invalidParams("a root needs a uri") }

@@ -55,6 +55,12 @@ struct SessionInputs: InputChannel {
     let timeout: Duration
     let session: SessionContext
 
+    func request(_ requests: [InputRequest], context: HandlerContext) async throws -> [JSONValue] {
+        var answers: [JSONValue] = []
+        for r in requests { answers.append(try await request(method: r.method, params: r.params, context: context)) }
+        return answers
+    }
+
     func request(method: String, params: JSONValue, context: HandlerContext) async throws -> JSONValue {
         try checkCapability(method: method, params: params)
         let (id, slot) = relay.open(session: session.sessionID)

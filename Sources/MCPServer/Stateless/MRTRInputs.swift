@@ -5,16 +5,16 @@
 
 import Synchronization
 
-/// Thrown inside a handler to end a modern round with an `InputRequiredResult`.
+/// Thrown inside a handler to end a modern round with an `InputRequiredResult`: the requests still unanswered, by key.
 struct InputRequiredSignal: Error {
-    var key: String
-    var request: JSONValue
+    var requests: [(key: String, request: JSONValue)]
 }
 
 /// The MRTR input channel of one round of a modern request.
 ///
-/// A handler runs from the start on every round. Its n-th input request gets the key `input-n`; answers from earlier
-/// rounds come back sealed in `requestState`, so rounds accumulate and the handler sees every answer in order.
+/// A handler runs from the start on every round. An input request keeps the key its handler gave it; the n-th one
+/// without a key gets `input-n`. Answers from earlier rounds come back sealed in `requestState`, so rounds accumulate
+/// and the handler sees every answer in order. Inputs asked for together go out together.
 final class MRTRInputs: InputChannel {
     struct State {
         var answers: [String: JSONValue]
@@ -31,22 +31,33 @@ final class MRTRInputs: InputChannel {
     /// Every answer known in this round (earlier rounds plus this one).
     var answers: [String: JSONValue] { state.withLock { $0.answers } }
 
-    /// The input request the handler stopped on, even if the handler swallowed the signal.
+    /// The input requests the handler stopped on, even if the handler swallowed the signal.
     var pending: InputRequiredSignal? { state.withLock { $0.pending } }
 
-    func request(method: String, params: JSONValue, context: HandlerContext) async throws -> JSONValue {
-        try Self.checkCapability(method: method, params: params, meta: context.meta)
-        let (key, answer) = state.withLock { s -> (String, JSONValue?) in
-            s.counter += 1
-            let key = "input-\(s.counter)"
-            return (key, s.answers[key])
+    func request(_ requests: [InputRequest], context: HandlerContext) async throws -> [JSONValue] {
+        for r in requests { try Self.checkCapability(method: r.method, params: r.params, meta: context.meta) }
+        let (answers, missing) = state.withLock { s -> ([JSONValue], [(key: String, request: JSONValue)]) in
+            var answers: [JSONValue] = []
+            var missing: [(key: String, request: JSONValue)] = []
+            for r in requests {
+                let key: String
+                if let k = r.key {
+                    key = k
+                } else {
+                    s.counter += 1
+                    key = "input-\(s.counter)"
+                }
+                if let answer = s.answers[key] {
+                    answers.append(answer)
+                } else if !missing.contains(where: { $0.key == key }) {
+                    missing.append((key, ["method": .string(r.method), "params": r.params]))
+                }
+            }
+            if !missing.isEmpty, s.pending == nil { s.pending = InputRequiredSignal(requests: missing) }
+            return (answers, missing)
         }
-        if let answer { return answer }
-        let signal = InputRequiredSignal(key: key, request: ["method": .string(method), "params": params])
-        state.withLock { s in
-            if s.pending == nil { s.pending = signal }
-        }
-        throw signal
+        guard missing.isEmpty else { throw InputRequiredSignal(requests: missing) }
+        return answers
     }
 
     /// Refuses an input request the client has not declared support for.
