@@ -91,6 +91,35 @@ public enum ConformanceServer {
             .text("JSON Schema 2020-12 tool called with: \(JSONValue.object(arguments).description)")
         }
         server.registerTool(
+            Tool(
+                name: "test_reconnection",
+                description: "Runs for a moment, then answers: with --sse-poll-after-ms the server closes the stream's connection first and the client resumes it (SEP-1699).",
+                inputSchema: emptyObject
+            )
+        ) { _, context in
+            try await context.progress(0, total: 1, message: "started")
+            try await Task.sleep(for: .milliseconds(100))
+            return .text("Reconnection test completed successfully. If you received this, the client properly reconnected after stream closure.")
+        }
+        server.registerTool(
+            Tool(name: "test_logging_tool", description: "Logs one message, at info, when the request asked for logs.", inputSchema: emptyObject)
+        ) { _, context in
+            try await context.log(.info, "Diagnostic trace logging activated", logger: "conformance")
+            return .text("Logging evaluated")
+        }
+        server.registerTool(
+            Tool(
+                name: "test_custom_header",
+                description: "Echoes its region argument, which travels in the Mcp-Param-Region header too (SEP-2243).",
+                inputSchema: [
+                    "type": "object",
+                    "properties": ["region": ["type": "string", "x-mcp-header": "Region"]],
+                ]
+            )
+        ) { arguments, _ in
+            .text("region: \(arguments["region"]?.stringValue ?? "(none)")")
+        }
+        server.registerTool(
             Tool(name: "test_trigger_tool_change", description: "Announces that the tool list changed.", inputSchema: emptyObject)
         ) { _, context in
             try await context.notifyListChanged(.tools)
@@ -204,6 +233,15 @@ public enum ConformanceServer {
             return .text("Elicitation completed: action=\(result.action), content=\((result.content ?? [:]).description)")
         }
         server.registerTool(
+            Tool(name: "test_streaming_elicitation", description: "Asks the user a question while the call is open.", inputSchema: emptyObject)
+        ) { _, context in
+            let answer = try await context.elicit(
+                message: "Continue streaming?",
+                requestedSchema: ["type": "object", "properties": ["ok": ["type": "boolean"]], "required": ["ok"]]
+            )
+            return .text("Streaming complete: \(answer.action)")
+        }
+        server.registerTool(
             Tool(
                 name: "test_missing_capability",
                 description: "Needs the client's sampling capability.",
@@ -229,7 +267,7 @@ public enum ConformanceServer {
 
         tool("test_input_required_result_elicitation", "Asks the user's name, then greets them.") { _, context in
             let answer = try await context.elicit(message: "What is your name?", requestedSchema: nameSchema, key: "user_name")
-            return .text("Hello, \(try acceptedText(answer, field: "name")))!")
+            return .text("Hello, \(try acceptedText(answer, field: "name"))!")
         }
         tool("test_input_required_result_sampling", "Asks the client's model a question.") { _, context in
             let answer = try await context.sample(question("What is the capital of France?", maxTokens: 100), key: "capital_question")

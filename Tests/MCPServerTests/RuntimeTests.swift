@@ -138,6 +138,45 @@ struct RuntimeTests {
         #expect(done?["content"] == [["type": "text", "text": "first: one, second: two"]])
     }
 
+    @Test func inputsAskedTogetherGoOutTogetherUnderTheirKeys() async throws {
+        let server = MCPServer(configuration: MCPServerConfiguration(name: "test", version: "1"), backends: .inMemory())
+        server.registerTool(Tool(name: "batch", inputSchema: ["type": "object"])) { _, context in
+            let answers = try await context.inputs([
+                .elicitation(message: "Name?", requestedSchema: ["type": "object", "properties": ["name": ["type": "string"]]], key: "user_name"),
+                .sampling(["messages": [], "maxTokens": 5], key: "greeting"),
+                .roots(),
+            ])
+            let again = try await context.elicit(message: "Sure?", requestedSchema: ["type": "object"], key: "confirm")
+            return .text("\(answers[0]["content"]?["name"]?.stringValue ?? "?") \(answers[1]["content"]?["text"]?.stringValue ?? "?") \(answers[2]["roots"]?.arrayValue?.count ?? -1) \(again.action)")
+        }
+        let params: [String: JSONValue] = ["name": "batch", "arguments": [:]]
+        let round1 = await call(server, "tools/call", params)["result"]
+        #expect(round1?["resultType"] == "input_required")
+        // All three at once, under the handler's keys (an unkeyed one numbered); the later question not yet.
+        #expect(round1?["inputRequests"]?.objectValue.map { Set($0.keys) } == ["user_name", "greeting", "input-1"])
+        #expect(round1?["inputRequests"]?["greeting"]?["method"] == "sampling/createMessage")
+        #expect(round1?["inputRequests"]?["input-1"]?["method"] == "roots/list")
+        var retry = params
+        retry["requestState"] = round1?["requestState"]
+        retry["inputResponses"] = [
+            "user_name": ["action": "accept", "content": ["name": "Ada"]],
+            "greeting": ["role": "assistant", "content": ["type": "text", "text": "hi"], "model": "m"],
+            "input-1": ["roots": [["uri": "file:///a"]]],
+            "unasked": ["action": "accept"],
+        ]
+        let round2 = await call(server, "tools/call", retry)["result"]
+        #expect(round2?["inputRequests"]?.objectValue.map { Array($0.keys) } == ["confirm"])
+        // The last round carries only its own answer: the earlier ones are sealed in the state.
+        var retry2 = params
+        retry2["requestState"] = round2?["requestState"]
+        retry2["inputResponses"] = ["confirm": ["action": "decline"]]
+        let done = await call(server, "tools/call", retry2)["result"]
+        #expect(done?["content"] == [["type": "text", "text": "Ada hi 1 decline"]])
+        // A client without sampling is refused before anything is asked.
+        let noSampling = await call(server, "tools/call", params, capabilities: ["elicitation": [:], "roots": [:]])
+        #expect(noSampling["error"]?["code"] == -32021)
+    }
+
     @Test func mrtrChecksStateAndCapabilities() async throws {
         let server = makeDemoServer()
         let round1 = await call(server, "tools/call", ["name": "ask", "arguments": ["question": "q"]])["result"]
