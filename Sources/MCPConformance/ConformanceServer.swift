@@ -93,11 +93,11 @@ public enum ConformanceServer {
         server.registerTool(
             Tool(
                 name: "test_reconnection",
-                description: "Runs for a moment, then answers: with --sse-poll-after-ms the server closes the stream's connection first and the client resumes it (SEP-1699).",
+                description: "Closes its stream's connection mid-call, then answers on the stream the client resumes (SEP-1699).",
                 inputSchema: emptyObject
             )
         ) { _, context in
-            try await context.progress(0, total: 1, message: "started")
+            try await context.closeStreamConnection()
             try await Task.sleep(for: .milliseconds(100))
             return .text("Reconnection test completed successfully. If you received this, the client properly reconnected after stream closure.")
         }

@@ -110,6 +110,11 @@ package enum ClusterWire {
         /// On ``Channel/session(_:)``: a client resumed `stream` elsewhere; the connection that served it ends.
         package static func takeover(stream: String) -> [UInt8] { Array("takeover:\(stream)".utf8) }
 
+        /// A mark in a request stream's log: every connection that carries the stream sends the mark's event id (an
+        /// event with no data) and closes there; the client resumes after it with `Last-Event-ID` (SEP-1699). It is
+        /// not JSON, so it cannot be a message.
+        package static let connectionBreak: [UInt8] = [0x01] + Array("break".utf8)
+
         /// The value of the GET-stream lock: the stream it serves, the connection that holds it, and the replica
         /// (and its incarnation) that connection is on, whose lease the lock lives by.
         package static func getStreamOwner(stream: String, connection: String, replica: String, incarnation: String) -> JSONValue {

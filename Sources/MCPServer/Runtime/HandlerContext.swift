@@ -257,6 +257,16 @@ public struct HandlerContext: Sendable {
         _ = try await inputs.request(method: "ping", params: [:], context: self)
     }
 
+    /// Closes the HTTP connection that carries this request's response stream, without ending the stream
+    /// (SEP-1699): the client reconnects after the stream's `retry` interval with `GET` and `Last-Event-ID`, on any
+    /// replica, and receives everything the handler sends after this. It spares long-lived connections through
+    /// proxies. Only a session request has a resumable stream; elsewhere (a 2026-07-28 request, the 2024-11-05
+    /// transport) it does nothing.
+    public func closeStreamConnection() async throws {
+        guard session != nil, let channel = sink as? RequestStreamChannel else { return }
+        try await channel.breakConnection()
+    }
+
     /// Publishes `notifications/resources/updated` for `uri` to every subscriber, on every replica.
     public func notifyResourceUpdated(uri: String) async throws {
         try await runtime.notifier.resourceUpdated(uri: uri)

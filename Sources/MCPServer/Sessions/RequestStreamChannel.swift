@@ -122,6 +122,15 @@ final class RequestStreamChannel: MessageSink {
         _ = try await log.append(stream: ClusterWire.Stream.events(session: sessionID, stream: key), data: JSONWriter.encode(message), ttl: ttl)
     }
 
+    /// Closes the connection that carries the stream but not the stream (SEP-1699): starts streaming if the reply
+    /// is not decided yet, then appends a break mark that every reader of the stream turns into an id-only event
+    /// before it closes its connection. Does nothing once the final response is in.
+    func breakConnection() async throws {
+        await startStreaming()
+        guard case .streaming(let key) = state.withLock({ $0 }) else { return }
+        _ = try await log.append(stream: ClusterWire.Stream.events(session: sessionID, stream: key), data: ClusterWire.Payload.connectionBreak, ttl: ttl)
+    }
+
     /// Delivers the final response (or `nil` when cancelled) and ends the stream. A streaming response goes in only
     /// if it wins the stream's final claim: a replica that found this one dead may have ended the stream already.
     func finish(_ final: JSONValue?) async {

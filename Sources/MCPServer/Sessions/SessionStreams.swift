@@ -63,7 +63,14 @@ package struct SessionStreams: Sendable {
                     try await log.tail(stream: name, after: after) { tail in
                         // Empty events only create a stream in the log; they are never sent.
                         for try await event in tail where !event.data.isEmpty {
-                            events.yield(.logged(id: StreamKey.eventID(stream: key, position: event.position), data: event.data))
+                            let id = StreamKey.eventID(stream: key, position: event.position)
+                            if event.data == ClusterWire.Payload.connectionBreak {
+                                // The handler closed the connection (SEP-1699): the client resumes after this id.
+                                events.yield(.priming(id: id, retry: pacing.retry))
+                                events.finish()
+                                return
+                            }
+                            events.yield(.logged(id: id, data: event.data))
                         }
                     }
                 } catch where !(error is CancellationError) {
