@@ -5,6 +5,11 @@ run.sh uses it as a command:
     python3 cluster_ctl.py up STATE_DIR --binary BIN --backend redis://127.0.0.1:PORT --replicas 3 --key KEY
                                         (or --backend postgres://mcp@127.0.0.1:PORT/mcp?sslmode=disable)
     python3 cluster_ctl.py down STATE_DIR
+    python3 cluster_ctl.py nginx STATE_DIR   (Tests/interop/conformance.sh: starts nginx in front of STATE_DIR's
+                                              replicas as `start_nginx` does, prints its port and leaves it
+                                              running; stop it by STATE_DIR/nginx.pid)
+
+`--binary` may name any binary with mcp-demo-server's flags (conformance.sh starts mcp-conformance-server).
 
 `up` picks a free loopback port per replica, starts `mcp-demo-server --backend ... --replica-id rK --key KEY
 --port P` for r1 .. rN (each in a session of its own, so that it outlives this command; its output is
@@ -355,11 +360,16 @@ def main() -> None:
     u.add_argument("--extra-arg", action="append", default=[])
     d = sub.add_parser("down")
     d.add_argument("state_dir", type=Path)
+    n = sub.add_parser("nginx")
+    n.add_argument("state_dir", type=Path)
     a = p.parse_args()
     if a.cmd == "up":
         state = up(a.state_dir, a.binary, a.backend, a.replicas, a.key, a.log_level, a.extra_arg)
         for r in state["replicas"]:
             print(f"{r['id']} 127.0.0.1:{r['port']}")
+    elif a.cmd == "nginx":
+        _proc, port = start_nginx(a.state_dir, [r["port"] for r in load(a.state_dir)["replicas"]])
+        print(port)  # nginx keeps running after this command; stop it by STATE_DIR/nginx.pid
     else:
         down(a.state_dir)
 

@@ -107,18 +107,22 @@ def _healthy(port: int) -> bool:
         return False
 
 
-def _binary() -> Path:
-    binary = Path(os.environ.get("MCP_DEMO_SERVER_BIN", str(DEFAULT_BIN)))
+def _binary(env: str = "MCP_DEMO_SERVER_BIN", default: Path = DEFAULT_BIN) -> Path:
+    binary = Path(os.environ.get(env, str(default)))
     if not (binary.is_file() and os.access(binary, os.X_OK)):
-        pytest.fail(f"server binary {binary} not found or not executable (build it, or set MCP_DEMO_SERVER_BIN)")
+        pytest.fail(f"server binary {binary} not found or not executable (build it, or set {env})")
     return binary
 
 
 def launch_server(
-    log_dir: Path, name: str = "server", replica_id: str = REPLICA_ID, extra_args: tuple[str, ...] = ()
+    log_dir: Path,
+    name: str = "server",
+    replica_id: str = REPLICA_ID,
+    extra_args: tuple[str, ...] = (),
+    binary: Path | None = None,
 ) -> DemoServer:
-    """Starts the binary on a free loopback port and waits until GET /healthz answers 200."""
-    binary = _binary()
+    """Starts the binary (default: the demo server) on a free loopback port and waits until GET /healthz answers 200."""
+    binary = binary or _binary()
     last_error = ""
     for attempt in range(3):  # a free port can be taken between probing and binding
         port = _free_port()
@@ -276,6 +280,10 @@ class Connector:
 def connect(demo_server: DemoServer, wire: WireRecorder):
     mark = wire.mark()
     yield Connector(demo_server, wire)
+    _fail_on_violations(wire, mark)
+
+
+def _fail_on_violations(wire: WireRecorder, mark: tuple[int, int, int, int]) -> None:
     exchanges, _recorded, violations, validated = wire.since(mark)
     if violations:
         pytest.fail(
@@ -285,6 +293,69 @@ def connect(demo_server: DemoServer, wire: WireRecorder):
         )
     if exchanges:
         assert validated > 0, "the test talked to the server but no server message was schema-validated"
+
+
+# --------------------------------------------------------------------------------------------------
+# The conformance server (Tests/interop/test_conformance_*.py)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RemoteTarget(LoopbackServer):
+    """A server this suite did not start: `MCP_CONFORMANCE_URL` (for example nginx in front of three replicas)."""
+
+    port: int
+    endpoint: str
+
+    @property
+    def url(self) -> str:
+        return self.endpoint
+
+    @property
+    def base_url(self) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.endpoint)
+        return f"{parts.scheme}://{parts.netloc}"
+
+
+@pytest.fixture(scope="session")
+def conformance_server(tmp_path_factory: pytest.TempPathFactory):
+    """The `mcp-conformance-server` under test: `MCP_CONFORMANCE_URL` (its `/mcp` endpoint) when set, else the binary
+    `MCP_CONFORMANCE_SERVER_BIN` (default `.build/debug/mcp-conformance-server`) started here on one replica."""
+    url = os.environ.get("MCP_CONFORMANCE_URL")
+    if url:
+        from urllib.parse import urlsplit
+
+        yield RemoteTarget(port=urlsplit(url).port or 80, endpoint=url)
+        return
+    binary = _binary("MCP_CONFORMANCE_SERVER_BIN", REPO_ROOT / ".build" / "debug" / "mcp-conformance-server")
+    server = launch_server(
+        tmp_path_factory.mktemp("conformance-server"), "conformance-server", "conformance", binary=binary
+    )
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+@pytest.fixture
+def conformance(conformance_server, wire: WireRecorder):
+    """Like `connect`, aimed at the conformance server: `conformance.url`, `conformance.http()` (a raw client whose
+    every received message is schema-validated), `conformance()` (an mcp.Client). Fails the test at teardown on any
+    schema or protocol violation in what the server sent."""
+    mark = wire.mark()
+    yield Connector(conformance_server, wire)
+    _fail_on_violations(wire, mark)
+
+
+# --------------------------------------------------------------------------------------------------
+# Conformance scenarios (@pytest.mark.scenario(id, version=..., scored=...)): conformance_plugin.py makes the
+# scored=False ones xfail(strict=False) and, with MCP_CONFORMANCE_REPORT=<path>, writes a JSON report of every
+# scenario's outcome (read by conformance_report.py; see conformance.sh)
+# --------------------------------------------------------------------------------------------------
+
+pytest_plugins = ["conformance_plugin"]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 #   v2: requirements.txt     (mcp 2.x): the 2026-07-28 tests, mcp 2.x legacy mode, raw legacy HTTP,
 #                            the mixed modern + legacy test, and the validator self-checks
 #   v1: requirements-v1.txt  (mcp 1.x, legacy only): test_legacy_mcp1_*.py
+# test_conformance_*.py (against mcp-conformance-server) are left out: conformance.sh runs them.
 # pytest runs once per venv (the same arguments to both); the exit code is the worse of the two
 # ("no tests collected" in one of them does not count when the other ran tests). Environment:
 #   MCP_DEMO_SERVER_BIN   server binary (default: <repo>/.build/debug/mcp-demo-server)
@@ -19,20 +20,13 @@
 #                         writes to <file>.v1)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck disable=SC2034  # read by make_venv (venv.sh)
 PY=${PYTHON:-python3}
 SUITES=${MCP_INTEROP_SUITES:-v2 v1}
 
-make_venv() {  # make_venv <venv dir> <requirements file>
-    local venv=$1 req=$2
-    if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$venv/.interop-requirements.txt"; then
-        if ! "$PY" -m venv --clear "$venv"; then
-            echo "run.sh: '$PY -m venv' failed (on Debian: apt-get install python3-venv)" >&2
-            exit 2
-        fi
-        "$venv/bin/python" -m pip install --disable-pip-version-check --quiet -r "$req"
-        cp "$req" "$venv/.interop-requirements.txt"
-    fi
-}
+# make_venv <venv dir> <requirements file> (shared with conformance.sh)
+# shellcheck source=venv.sh
+. "$HERE/venv.sh"
 
 cd "$HERE"
 codes=()
@@ -49,7 +43,8 @@ for suite in $SUITES; do
     dump=${MCP_INTEROP_WIRE_DUMP:-}
     if [ "$suite" = v1 ] && [ -n "$dump" ]; then dump=$dump.v1; fi
     rc=0
-    MCP_INTEROP_WIRE_DUMP=$dump "$venv/bin/python" -m pytest -c "$HERE/pytest.ini" --rootdir "$HERE" "$HERE" "$@" \
+    MCP_INTEROP_WIRE_DUMP=$dump "$venv/bin/python" -m pytest -c "$HERE/pytest.ini" --rootdir "$HERE" "$HERE" \
+        --ignore-glob "$HERE/test_conformance_*.py" "$@" \
         | tee -a "$summary" || rc=${PIPESTATUS[0]}
     codes+=("$rc")
 done
