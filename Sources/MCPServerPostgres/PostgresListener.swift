@@ -155,7 +155,8 @@ public final class PostgresListener: Service, Sendable {
         return try await body()
     }
 
-    /// Bus subscriptions and tails, for tests and metrics.
+    /// How many bus subscribers and event-log tails the listener serves now (each subscriber counts once, whatever
+    /// its channels): for tests and metrics.
     public var counts: (busSubscribers: Int, tails: Int) {
         state.withLock { s in (s.subscriberChannels.count, s.tails.values.reduce(0) { $0 + $1.count }) }
     }

@@ -69,6 +69,26 @@ struct PostgresBackendTests {
         }
     }
 
+    /// The listener forgets a subscriber and a tail when they end: nothing is left behind per subscription.
+    @Test func listenerForgetsEndedSubscriptionsAndTails() async throws {
+        try await TestPostgres.withReplica { backends, _ in
+            let listener = try #require(backends.services.compactMap { $0 as? PostgresListener }.first)
+            let stream = "counts:\(UInt32.random(in: 0...UInt32.max))"
+            _ = try await backends.eventLog.append(stream: stream, data: [1], ttl: .seconds(60))
+            try await backends.messageBus.subscribe(to: ["counts-a", "counts-b"], deliver: { _ in }, onEnd: {}) {
+                #expect(listener.counts.busSubscribers == 1)
+                let tailed = try await backends.eventLog.tail(stream: stream, after: 0) { events in
+                    #expect(listener.counts.tails == 1)
+                    for try await event in events { return event.position }
+                    return 0
+                }
+                #expect(tailed == 1)
+            }
+            #expect(listener.counts.busSubscribers == 0)
+            #expect(listener.counts.tails == 0)
+        }
+    }
+
     /// A store that is down fails each operation after the operation timeout: nothing waits for the pool forever.
     @Test func operationsFailWithinTheirTimeoutWhenTheServerIsDown() async throws {
         var configuration = try PostgresBackendConfiguration(url: "postgres://u@127.0.0.1:1/d?sslmode=disable")
