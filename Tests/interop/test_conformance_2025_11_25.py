@@ -106,6 +106,18 @@ async def close_session(s: RawSession) -> None:
 ServerRequestHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
 
+def answering(method: str, answer: dict[str, Any], seen: list[dict[str, Any]]) -> ServerRequestHandler:
+    """A handler that answers the server's `method` requests with `answer` (noting each in `seen`) and no other."""
+
+    async def handle(req: dict[str, Any]) -> dict[str, Any] | None:
+        if req.get("method") != method:
+            return None
+        seen.append(req)
+        return answer
+
+    return handle
+
+
 @dataclass
 class Call:
     """One request POSTed on a session and everything its response carried."""
@@ -179,6 +191,16 @@ async def result_of(s: RawSession, method: str, params: dict[str, Any] | None = 
     return (await call(s, method, params)).result
 
 
+async def session_result(conformance, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The result of one request on a session of its own (opened before, closed after), bounded by LIMIT."""
+    async with conformance.http() as http:
+        with anyio.fail_after(LIMIT):
+            s = await open_session(http, conformance.url)
+            result = await result_of(s, method, params)
+            await close_session(s)
+    return result
+
+
 @contextlib.asynccontextmanager
 async def standalone_stream(s: RawSession):
     """The session's standalone GET stream, opened in the background as the suite's client does after the
@@ -199,6 +221,16 @@ async def standalone_stream(s: RawSession):
             yield received
         finally:
             tg.cancel_scope.cancel()
+
+
+def sse_first_headers(s: RawSession) -> dict[str, str]:
+    """The headers of the stream scenarios' POSTs on a session (SSE first in Accept)."""
+    return {
+        "content-type": "application/json",
+        "accept": "text/event-stream, application/json",
+        "mcp-session-id": s.session_id,
+        "mcp-protocol-version": VERSION,
+    }
 
 
 def tool_call_params(name: str, arguments: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
@@ -326,98 +358,74 @@ async def test_completion_complete(conformance):
 
 @pytest.mark.scenario("tools-list", version="2025-11-25", scored=True)
 async def test_tools_list(conformance):
-    async with conformance.http() as http:
-        with anyio.fail_after(LIMIT):
-            s = await open_session(http, conformance.url)
-            result = await result_of(s, "tools/list", {})
-            tools = result.get("tools")
-            assert isinstance(tools, list), f"tools is not an array: {result}"
-            problems = []
-            for i, tool in enumerate(tools):
-                name = tool.get("name")
-                if not name:
-                    problems.append(f"tool {i}: no name")
-                elif not isinstance(name, str) or not TOOL_NAME.match(name):
-                    problems.append(f"tool {name!r}: not 1-64 characters of [A-Za-z0-9_./-]")
-                if not tool.get("description"):
-                    problems.append(f"tool {name!r}: no description")
-                if not truthy(tool.get("inputSchema")):
-                    problems.append(f"tool {name!r}: no inputSchema")
-            assert not problems, "; ".join(problems)
-            await close_session(s)
+    result = await session_result(conformance, "tools/list", {})
+    tools = result.get("tools")
+    assert isinstance(tools, list), f"tools is not an array: {result}"
+    problems = []
+    for i, tool in enumerate(tools):
+        name = tool.get("name")
+        if not name:
+            problems.append(f"tool {i}: no name")
+        elif not isinstance(name, str) or not TOOL_NAME.match(name):
+            problems.append(f"tool {name!r}: not 1-64 characters of [A-Za-z0-9_./-]")
+        if not tool.get("description"):
+            problems.append(f"tool {name!r}: no description")
+        if not truthy(tool.get("inputSchema")):
+            problems.append(f"tool {name!r}: no inputSchema")
+    assert not problems, "; ".join(problems)
 
 
 @pytest.mark.scenario("tools-call-simple-text", version="2025-11-25", scored=True)
 async def test_tools_call_simple_text(conformance):
-    async with conformance.http() as http:
-        with anyio.fail_after(LIMIT):
-            s = await open_session(http, conformance.url)
-            result = await result_of(s, "tools/call", tool_call_params("test_simple_text"))  # no arguments member
-            content = content_of(result)
-            assert content, "content array is empty"
-            text = first(content, "text")
-            assert text is not None, f"no text content: {content}"
-            assert text.get("text"), f"text content without text: {text}"
-            await close_session(s)
+    result = await session_result(conformance, "tools/call", tool_call_params("test_simple_text"))  # no arguments member
+    content = content_of(result)
+    assert content, "content array is empty"
+    text = first(content, "text")
+    assert text is not None, f"no text content: {content}"
+    assert text.get("text"), f"text content without text: {text}"
 
 
 @pytest.mark.scenario("tools-call-image", version="2025-11-25", scored=True)
 async def test_tools_call_image(conformance):
-    async with conformance.http() as http:
-        with anyio.fail_after(LIMIT):
-            s = await open_session(http, conformance.url)
-            result = await result_of(s, "tools/call", tool_call_params("test_image_content", {}))
-            image = first(content_of(result), "image")
-            assert image is not None, f"no image content: {result}"
-            assert image.get("data"), f"image content without data: {image}"
-            assert image.get("mimeType"), f"image content without mimeType: {image}"
-            await close_session(s)
+    result = await session_result(conformance, "tools/call", tool_call_params("test_image_content", {}))
+    image = first(content_of(result), "image")
+    assert image is not None, f"no image content: {result}"
+    assert image.get("data"), f"image content without data: {image}"
+    assert image.get("mimeType"), f"image content without mimeType: {image}"
 
 
 @pytest.mark.scenario("tools-call-audio", version="2025-11-25", scored=True)
 async def test_tools_call_audio(conformance):
-    async with conformance.http() as http:
-        with anyio.fail_after(LIMIT):
-            s = await open_session(http, conformance.url)
-            result = await result_of(s, "tools/call", tool_call_params("test_audio_content", {}))
-            content = content_of(result)
-            assert content, "content array is empty"
-            audio = first(content, "audio")
-            assert audio is not None, f"no audio content: {content}"
-            assert audio.get("data"), f"audio content without data: {audio}"
-            assert audio.get("mimeType") == "audio/wav", f"mimeType {audio.get('mimeType')!r}, expected 'audio/wav'"
-            await close_session(s)
+    result = await session_result(conformance, "tools/call", tool_call_params("test_audio_content", {}))
+    content = content_of(result)
+    assert content, "content array is empty"
+    audio = first(content, "audio")
+    assert audio is not None, f"no audio content: {content}"
+    assert audio.get("data"), f"audio content without data: {audio}"
+    assert audio.get("mimeType") == "audio/wav", f"mimeType {audio.get('mimeType')!r}, expected 'audio/wav'"
 
 
 @pytest.mark.scenario("tools-call-embedded-resource", version="2025-11-25", scored=True)
 async def test_tools_call_embedded_resource(conformance):
-    async with conformance.http() as http:
-        with anyio.fail_after(LIMIT):
-            s = await open_session(http, conformance.url)
-            result = await result_of(s, "tools/call", tool_call_params("test_embedded_resource", {}))
-            content = content_of(result)
-            assert content, "content array is empty"
-            item = first(content, "resource")
-            assert item is not None, f"no resource content: {content}"
-            resource = item.get("resource")
-            assert truthy(resource), f"resource content without resource: {item}"
-            assert resource.get("uri"), f"embedded resource without uri: {resource}"
-            assert resource.get("mimeType"), f"embedded resource without mimeType: {resource}"
-            assert resource.get("text") or resource.get("blob"), f"embedded resource without text or blob: {resource}"
-            await close_session(s)
+    result = await session_result(conformance, "tools/call", tool_call_params("test_embedded_resource", {}))
+    content = content_of(result)
+    assert content, "content array is empty"
+    item = first(content, "resource")
+    assert item is not None, f"no resource content: {content}"
+    resource = item.get("resource")
+    assert truthy(resource), f"resource content without resource: {item}"
+    assert resource.get("uri"), f"embedded resource without uri: {resource}"
+    assert resource.get("mimeType"), f"embedded resource without mimeType: {resource}"
+    assert resource.get("text") or resource.get("blob"), f"embedded resource without text or blob: {resource}"
 
 
 @pytest.mark.scenario("tools-call-mixed-content", version="2025-11-25", scored=True)
 async def test_tools_call_mixed_content(conformance):
-    async with conformance.http() as http:
-        with anyio.fail_after(LIMIT):
-            s = await open_session(http, conformance.url)
-            result = await result_of(s, "tools/call", tool_call_params("test_multiple_content_types", {}))
-            content = content_of(result)
-            assert len(content) >= 2, f"expected several content items: {content}"
-            kinds = {c.get("type") for c in content}
-            assert {"text", "image", "resource"} <= kinds, f"content types {sorted(map(str, kinds))}: need text, image and resource"
-            await close_session(s)
+    result = await session_result(conformance, "tools/call", tool_call_params("test_multiple_content_types", {}))
+    content = content_of(result)
+    assert len(content) >= 2, f"expected several content items: {content}"
+    kinds = {c.get("type") for c in content}
+    assert {"text", "image", "resource"} <= kinds, f"content types {sorted(map(str, kinds))}: need text, image and resource"
 
 
 @pytest.mark.scenario("tools-call-with-logging", version="2025-11-25", scored=True)
@@ -478,17 +486,12 @@ async def test_tools_call_with_progress(conformance):
 async def test_tools_call_sampling(conformance):
     prompt = "Test prompt for sampling"
     seen: list[dict[str, Any]] = []
-
-    async def answer(req: dict[str, Any]) -> dict[str, Any] | None:
-        if req.get("method") != "sampling/createMessage":
-            return None
-        seen.append(req)
-        return {
-            "role": "assistant",
-            "content": {"type": "text", "text": "This is a test response from the client"},
-            "model": "test-model",
-            "stopReason": "endTurn",
-        }
+    answer = answering("sampling/createMessage", {
+        "role": "assistant",
+        "content": {"type": "text", "text": "This is a test response from the client"},
+        "model": "test-model",
+        "stopReason": "endTurn",
+    }, seen)
 
     async with conformance.http() as http:
         with anyio.fail_after(LIMIT):
@@ -506,12 +509,7 @@ async def test_tools_call_sampling(conformance):
 async def test_tools_call_elicitation(conformance):
     message = "Please provide your information"
     seen: list[dict[str, Any]] = []
-
-    async def answer(req: dict[str, Any]) -> dict[str, Any] | None:
-        if req.get("method") != "elicitation/create":
-            return None
-        seen.append(req)
-        return {"action": "accept", "content": {"username": "testuser", "email": "test@example.com"}}
+    answer = answering("elicitation/create", {"action": "accept", "content": {"username": "testuser", "email": "test@example.com"}}, seen)
 
     async with conformance.http() as http:
         with anyio.fail_after(LIMIT):
@@ -526,12 +524,7 @@ async def test_tools_call_elicitation(conformance):
 async def _elicited_schema(conformance, tool: str, content: dict[str, Any]) -> dict[str, Any]:
     """Calls `tool`, accepts its elicitation with `content`; returns the requested schema's properties."""
     seen: list[dict[str, Any]] = []
-
-    async def answer(req: dict[str, Any]) -> dict[str, Any] | None:
-        if req.get("method") != "elicitation/create":
-            return None
-        seen.append(req)
-        return {"action": "accept", "content": content}
+    answer = answering("elicitation/create", {"action": "accept", "content": content}, seen)
 
     async with conformance.http() as http:
         with anyio.fail_after(LIMIT):
@@ -602,90 +595,63 @@ async def test_elicitation_sep1330_enums(conformance):
             isinstance(i, dict) and isinstance(i.get("const"), str) and isinstance(i.get("title"), str) for i in items
         )
 
-    p = props.get("untitledSingle")
-    if not isinstance(p, dict):
-        errors.append("missing untitledSingle")
-    else:
-        if p.get("type") != "string":
-            errors.append(f"untitledSingle: type {p.get('type')!r}")
-        if not isinstance(p.get("enum"), list):
-            errors.append("untitledSingle: missing or invalid enum array")
-        if truthy(p.get("oneOf")):
-            errors.append("untitledSingle: has oneOf")
-        if truthy(p.get("enumNames")):
-            errors.append("untitledSingle: has enumNames")
+    def check(ok: bool, error: str) -> None:
+        if not ok:
+            errors.append(error)
 
-    p = props.get("titledSingle")
-    if not isinstance(p, dict):
-        errors.append("missing titledSingle")
-    else:
-        if p.get("type") != "string":
-            errors.append(f"titledSingle: type {p.get('type')!r}")
+    def field(name: str, type_: str) -> dict[str, Any] | None:
+        """props[name] with its type checked, or None (noted) when it is not an object."""
+        p = props.get(name)
+        if not isinstance(p, dict):
+            errors.append(f"missing {name}")
+            return None
+        check(p.get("type") == type_, f"{name}: type {p.get('type')!r}")
+        return p
+
+    def items_of(name: str, p: dict[str, Any]) -> dict[str, Any] | None:
+        """The items schema of an array field, or None (noted) when there is none."""
+        items = p.get("items")
+        if not truthy(items):
+            errors.append(f"{name}: no items")
+            return None
+        return items if isinstance(items, dict) else {}
+
+    if (p := field("untitledSingle", "string")) is not None:
+        check(isinstance(p.get("enum"), list), "untitledSingle: missing or invalid enum array")
+        check(not truthy(p.get("oneOf")), "untitledSingle: has oneOf")
+        check(not truthy(p.get("enumNames")), "untitledSingle: has enumNames")
+
+    if (p := field("titledSingle", "string")) is not None:
         if not isinstance(p.get("oneOf"), list):
             errors.append("titledSingle: missing or invalid oneOf array")
-        elif not titled(p["oneOf"]):
-            errors.append("titledSingle: oneOf items need string const and title")
-        if truthy(p.get("enum")):
-            errors.append("titledSingle: uses enum instead of oneOf")
+        else:
+            check(titled(p["oneOf"]), "titledSingle: oneOf items need string const and title")
+        check(not truthy(p.get("enum")), "titledSingle: uses enum instead of oneOf")
 
-    p = props.get("legacyEnum")
-    if not isinstance(p, dict):
-        errors.append("missing legacyEnum")
-    else:
-        if p.get("type") != "string":
-            errors.append(f"legacyEnum: type {p.get('type')!r}")
-        if not isinstance(p.get("enum"), list):
-            errors.append("legacyEnum: missing or invalid enum array")
+    if (p := field("legacyEnum", "string")) is not None:
+        check(isinstance(p.get("enum"), list), "legacyEnum: missing or invalid enum array")
         if not isinstance(p.get("enumNames"), list):
             errors.append("legacyEnum: missing or invalid enumNames array")
-        elif isinstance(p.get("enum"), list) and len(p["enumNames"]) != len(p["enum"]):
-            errors.append("legacyEnum: enumNames and enum differ in length")
+        elif isinstance(p.get("enum"), list):
+            check(len(p["enumNames"]) == len(p["enum"]), "legacyEnum: enumNames and enum differ in length")
 
-    p = props.get("untitledMulti")
-    if not isinstance(p, dict):
-        errors.append("missing untitledMulti")
-    else:
-        if p.get("type") != "array":
-            errors.append(f"untitledMulti: type {p.get('type')!r}")
-        items = p.get("items")
-        if not truthy(items):
-            errors.append("untitledMulti: no items")
-        else:
-            items = items if isinstance(items, dict) else {}
-            if items.get("type") != "string":
-                errors.append(f"untitledMulti: items.type {items.get('type')!r}")
-            if not isinstance(items.get("enum"), list):
-                errors.append("untitledMulti: missing or invalid items.enum")
-            if truthy(items.get("anyOf")):
-                errors.append("untitledMulti: uses items.anyOf")
+    if (p := field("untitledMulti", "array")) is not None and (items := items_of("untitledMulti", p)) is not None:
+        check(items.get("type") == "string", f"untitledMulti: items.type {items.get('type')!r}")
+        check(isinstance(items.get("enum"), list), "untitledMulti: missing or invalid items.enum")
+        check(not truthy(items.get("anyOf")), "untitledMulti: uses items.anyOf")
 
-    p = props.get("titledMulti")
-    if not isinstance(p, dict):
-        errors.append("missing titledMulti")
-    else:
-        if p.get("type") != "array":
-            errors.append(f"titledMulti: type {p.get('type')!r}")
-        items = p.get("items")
-        if not truthy(items):
-            errors.append("titledMulti: no items")
+    if (p := field("titledMulti", "array")) is not None and (items := items_of("titledMulti", p)) is not None:
+        if not isinstance(items.get("anyOf"), list):
+            errors.append("titledMulti: missing or invalid items.anyOf")
         else:
-            items = items if isinstance(items, dict) else {}
-            if not isinstance(items.get("anyOf"), list):
-                errors.append("titledMulti: missing or invalid items.anyOf")
-            elif not titled(items["anyOf"]):
-                errors.append("titledMulti: items.anyOf entries need string const and title")
-            if truthy(items.get("enum")):
-                errors.append("titledMulti: uses items.enum")
+            check(titled(items["anyOf"]), "titledMulti: items.anyOf entries need string const and title")
+        check(not truthy(items.get("enum")), "titledMulti: uses items.enum")
     assert not errors, "; ".join(errors)
 
 
 @pytest.mark.scenario("json-schema-2020-12", version="2025-11-25", scored=False)
 async def test_json_schema_2020_12(conformance):
-    async with conformance.http() as http:
-        with anyio.fail_after(LIMIT):
-            s = await open_session(http, conformance.url)
-            result = await result_of(s, "tools/list", {})  # the first page, as the scenario reads
-            await close_session(s)
+    result = await session_result(conformance, "tools/list", {})  # the first page, as the scenario reads
     tools = result.get("tools") or []
     tool = next((t for t in tools if t.get("name") == "json_schema_2020_12_tool"), None)
     assert tool is not None, f"tool json_schema_2020_12_tool not listed (first page: {[t.get('name') for t in tools]})"
@@ -716,12 +682,7 @@ async def test_server_sse_multiple_streams(conformance):
     async with conformance.http() as http:
         with anyio.fail_after(LIMIT):
             s = await open_session(http, conformance.url)
-            headers = {
-                "content-type": "application/json",
-                "accept": "text/event-stream, application/json",
-                "mcp-session-id": s.session_id,
-                "mcp-protocol-version": VERSION,
-            }
+            headers = sse_first_headers(s)
             statuses: dict[int, int] = {}
             ctypes: dict[int, str] = {}
             answered: dict[int, dict[str, Any]] = {}
@@ -764,12 +725,7 @@ async def test_server_sse_polling(conformance):
         with anyio.fail_after(LIMIT):
             s = await open_session(http, conformance.url)
             body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "test_reconnection", "arguments": {}}}
-            headers = {
-                "content-type": "application/json",
-                "accept": "text/event-stream, application/json",
-                "mcp-session-id": s.session_id,
-                "mcp-protocol-version": VERSION,
-            }
+            headers = sse_first_headers(s)
             frames: list[Frame] = []
             response: dict[str, Any] | None = None
             closed = False
@@ -852,23 +808,15 @@ async def test_dns_rebinding_protection(conformance):
 
 @pytest.mark.scenario("resources-list", version="2025-11-25", scored=True)
 async def test_resources_list(conformance):
-    async with conformance.http() as http:
-        with anyio.fail_after(LIMIT):
-            s = await open_session(http, conformance.url)
-            result = await result_of(s, "resources/list", {})
-            resources = result.get("resources")
-            assert isinstance(resources, list), f"resources is not an array: {result}"
-            problems = [f"resource {i}: missing {k}" for i, r in enumerate(resources) for k in ("uri", "name") if not r.get(k)]
-            assert not problems, "; ".join(problems)
-            await close_session(s)
+    result = await session_result(conformance, "resources/list", {})
+    resources = result.get("resources")
+    assert isinstance(resources, list), f"resources is not an array: {result}"
+    problems = [f"resource {i}: missing {k}" for i, r in enumerate(resources) for k in ("uri", "name") if not r.get(k)]
+    assert not problems, "; ".join(problems)
 
 
 async def _read_first(conformance, uri: str) -> dict[str, Any]:
-    async with conformance.http() as http:
-        with anyio.fail_after(LIMIT):
-            s = await open_session(http, conformance.url)
-            result = await result_of(s, "resources/read", {"uri": uri})
-            await close_session(s)
+    result = await session_result(conformance, "resources/read", {"uri": uri})
     contents = result.get("contents")
     assert isinstance(contents, list), f"contents is not an array: {result}"
     assert contents, "contents array is empty"
@@ -928,23 +876,15 @@ async def test_resources_unsubscribe(conformance):
 
 @pytest.mark.scenario("prompts-list", version="2025-11-25", scored=True)
 async def test_prompts_list(conformance):
-    async with conformance.http() as http:
-        with anyio.fail_after(LIMIT):
-            s = await open_session(http, conformance.url)
-            result = await result_of(s, "prompts/list", {})
-            prompts = result.get("prompts")
-            assert isinstance(prompts, list), f"prompts is not an array: {result}"
-            problems = [f"prompt {i}: missing {k}" for i, p in enumerate(prompts) for k in ("name", "description") if not p.get(k)]
-            assert not problems, "; ".join(problems)
-            await close_session(s)
+    result = await session_result(conformance, "prompts/list", {})
+    prompts = result.get("prompts")
+    assert isinstance(prompts, list), f"prompts is not an array: {result}"
+    problems = [f"prompt {i}: missing {k}" for i, p in enumerate(prompts) for k in ("name", "description") if not p.get(k)]
+    assert not problems, "; ".join(problems)
 
 
 async def _prompt(conformance, params: dict[str, Any]) -> list[dict[str, Any]]:
-    async with conformance.http() as http:
-        with anyio.fail_after(LIMIT):
-            s = await open_session(http, conformance.url)
-            result = await result_of(s, "prompts/get", params)
-            await close_session(s)
+    result = await session_result(conformance, "prompts/get", params)
     messages = result.get("messages")
     assert isinstance(messages, list), f"messages is not an array: {result}"
     return messages

@@ -6,7 +6,7 @@ which live in test_conformance_2026_07_28_mrtr.py, and the tasks extension), plu
 its scenario id and re-states, in our own code, what the scenario sends to the `mcp-conformance-server` at the
 2026-07-28 stateless wire and what it checks.
 
-The wire of the harness, which these tests reproduce:
+The wire of the harness, which these tests reproduce (conformance_wire.py builds it):
 
 * no handshake; every request is an independent `POST` to the MCP endpoint (behind nginx it may reach any replica);
 * headers `Content-Type: application/json`, `Accept: application/json, text/event-stream`,
@@ -31,7 +31,7 @@ import itertools
 import json
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
@@ -40,22 +40,17 @@ import anyio
 import httpx2
 import pytest
 
+import conformance_wire as wire
+from conformance_wire import (
+    CC, CI, HARNESS_CLIENT_INFO, PV, VERSION, WAIT, Reply, RpcError, is_response, parse_sse, result_of, short,
+    std_headers, with_meta,
+)
+
 pytestmark = pytest.mark.anyio
 
-VERSION = "2026-07-28"
-PV = "io.modelcontextprotocol/protocolVersion"
-CI = "io.modelcontextprotocol/clientInfo"
-CC = "io.modelcontextprotocol/clientCapabilities"
 LOG_LEVEL = "io.modelcontextprotocol/logLevel"
 SUB_ID = "io.modelcontextprotocol/subscriptionId"
 SERVER_INFO = "io.modelcontextprotocol/serverInfo"
-
-# What the official harness sends unless a scenario says otherwise.
-HARNESS_CLIENT_INFO = {"name": "conformance-test-client", "version": "1.0.0"}
-HARNESS_CAPABILITIES = {"sampling": {}, "elicitation": {}, "roots": {"listChanged": True}}
-WAIT = 8.0  # bound on one exchange
-
-_ids = itertools.count(1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -99,42 +94,9 @@ def truthy(value: Any) -> bool:
     return bool(value)
 
 
-def short(value: Any, limit: int = 600) -> str:
-    text = json.dumps(value, default=str) if not isinstance(value, str) else value
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 # --------------------------------------------------------------------------------------------------
-# The harness's stateless wire
+# The harness's stateless wire (conformance_wire.py), as Node's fetch sends it
 # --------------------------------------------------------------------------------------------------
-
-
-def mcp_name_for(method: str, params: dict[str, Any] | None) -> str | None:
-    if method in ("tools/call", "prompts/get"):
-        value = (params or {}).get("name")
-    elif method == "resources/read":
-        value = (params or {}).get("uri")
-    else:
-        return None
-    return value if isinstance(value, str) else None
-
-
-def std_headers(method: str, params: dict[str, Any] | None = None, overrides: dict[str, str] | None = None) -> dict[str, str]:
-    """The conformant header set; an override replaces the default of the same name (any case)."""
-    headers = {
-        "Content-Type": "application/json",
-        "Accept": "application/json, text/event-stream",
-        "MCP-Protocol-Version": VERSION,
-        "Mcp-Method": method,
-    }
-    name = mcp_name_for(method, params)
-    if name is not None:
-        headers["Mcp-Name"] = name
-    for key, value in (overrides or {}).items():
-        for existing in [k for k in headers if k.lower() == key.lower()]:
-            del headers[existing]
-        headers[key] = value
-    return headers
 
 
 # Headers Node's fetch (undici) adds to every request of the harness that goes through fetch.
@@ -145,141 +107,18 @@ def fetch_headers(method: str, params: dict[str, Any] | None = None, overrides: 
     return {**FETCH_EXTRA, **std_headers(method, params, overrides)}
 
 
-def with_meta(params: dict[str, Any] | None = None, caps: dict[str, Any] | None = None) -> dict[str, Any]:
-    """params plus the per-request `_meta` of the harness; keys already in params._meta win."""
-    out = dict(params or {})
-    meta: dict[str, Any] = {PV: VERSION, CI: HARNESS_CLIENT_INFO, CC: HARNESS_CAPABILITIES if caps is None else caps}
-    meta.update(out.get("_meta") or {})
-    out["_meta"] = meta
-    return out
+async def post(http: httpx2.AsyncClient, url: str, method: str, params: dict[str, Any] | None, *,
+               headers: dict[str, str] | None = None, **kw: Any) -> Reply:
+    """`conformance_wire.post` as the harness sends it: fetch's headers, `headers` overriding the standard ones;
+    params as given (no `_meta` is added here); `rid` and `timeout` as there."""
+    return await wire.post(http, url, method, params, headers=fetch_headers(method, params, headers), **kw)
 
 
-def parse_sse(text: str) -> list[Any]:
-    """The JSON data of each event of an SSE body (events whose data is not JSON are left out)."""
-    out: list[Any] = []
-    data: list[str] = []
-    for line in re.split(r"\r\n|\r|\n", text) + [""]:
-        if line == "":
-            if data:
-                try:
-                    out.append(json.loads("\n".join(data)))
-                except ValueError:
-                    pass
-            data = []
-        elif line.startswith("data:"):
-            value = line[5:]
-            data.append(value[1:] if value.startswith(" ") else value)
-    return out
-
-
-def is_response(msg: Any) -> bool:
-    return isinstance(msg, dict) and ("result" in msg or "error" in msg) and "method" not in msg
-
-
-@dataclass
-class Reply:
-    status: int | None = None
-    content_type: str = ""
-    headers: dict[str, str] = field(default_factory=dict)
-    body: Any = None  # the JSON-RPC response to the request (by id; else the last response-shaped message)
-    events: list[Any] = field(default_factory=list)  # every message of an SSE answer
-    text: str = ""  # the raw body of a non-JSON answer
-    timed_out: bool = False
-
-    @property
-    def error(self) -> dict[str, Any] | None:
-        err = self.body.get("error") if isinstance(self.body, dict) else None
-        return err if isinstance(err, dict) else None
-
-    @property
-    def result(self) -> Any:
-        return self.body.get("result") if isinstance(self.body, dict) else None
-
-    @property
-    def notifications(self) -> list[dict[str, Any]]:
-        return [e for e in self.events if isinstance(e, dict) and "method" in e and "id" not in e]
-
-    def describe(self) -> str:
-        return f"HTTP {self.status} {self.content_type or '-'}: {short(self.body if self.body is not None else self.text)}"
-
-
-async def post(
-    http: httpx2.AsyncClient,
-    url: str,
-    method: str,
-    params: dict[str, Any] | None,
-    *,
-    rid: Any = None,
-    headers: dict[str, str] | None = None,
-    timeout: float = WAIT,
-) -> Reply:
-    """One POST as the harness sends it (params as given: no `_meta` is added here). An SSE answer is read only until
-    the response with the request's id arrives; the whole exchange is bounded by `timeout`."""
-    rid = next(_ids) if rid is None else rid
-    payload: dict[str, Any] = {"jsonrpc": "2.0", "id": rid, "method": method}
-    if params is not None:
-        payload["params"] = params
-    reply = Reply()
-    with anyio.move_on_after(timeout) as scope:
-        async with http.stream(
-            "POST", url, headers=fetch_headers(method, params, headers), content=json.dumps(payload).encode()
-        ) as r:
-            reply.status = r.status_code
-            reply.content_type = r.headers.get("content-type", "")
-            reply.headers = {k.lower(): v for k, v in r.headers.items()}
-            if "text/event-stream" in reply.content_type:
-                buf = ""
-                async for chunk in r.aiter_text():
-                    buf += chunk
-                    # complete events only (a blank line ends an event)
-                    cut = max(buf.rfind("\n\n"), buf.rfind("\r\n\r\n"), buf.rfind("\r\r"))
-                    if cut < 0:
-                        continue
-                    done, buf = buf[: cut + 2], buf[cut + 2:]
-                    reply.events.extend(parse_sse(done))
-                    if any(is_response(e) and e.get("id") == rid for e in reply.events):
-                        break
-                else:
-                    reply.events.extend(parse_sse(buf))
-            else:
-                raw = (await r.aread()).decode("utf-8", "replace")
-                try:
-                    reply.body = json.loads(raw) if raw else None
-                except ValueError:
-                    reply.text = raw
-    reply.timed_out = scope.cancelled_caught
-    if reply.events:
-        matched = [e for e in reply.events if is_response(e) and e.get("id") == rid]
-        shaped = [e for e in reply.events if is_response(e)]
-        reply.body = matched[0] if matched else (shaped[-1] if shaped else None)
-    return reply
-
-
-class RpcError(Exception):
-    def __init__(self, error: dict[str, Any], reply: Reply) -> None:
-        super().__init__(f"JSON-RPC error {error.get('code')}: {error.get('message')} ({reply.describe()})")
-        self.code = error.get("code")
-        self.data = error.get("data")
-        self.reply = reply
-
-
-async def request(
-    http: httpx2.AsyncClient,
-    url: str,
-    method: str,
-    params: dict[str, Any] | None = None,
-    *,
-    caps: dict[str, Any] | None = None,
-) -> tuple[dict[str, Any], Reply]:
+async def request(http: httpx2.AsyncClient, url: str, method: str, params: dict[str, Any] | None = None) -> tuple[dict[str, Any], Reply]:
     """The harness's `conn.request`: the `_meta` of the harness added, the result returned, a JSON-RPC error raised
     as RpcError, anything else (no result) an AssertionError."""
-    reply = await post(http, url, method, with_meta(params, caps))
-    if reply.error is not None and isinstance(reply.error.get("code"), int):
-        raise RpcError(reply.error, reply)
-    assert isinstance(reply.result, dict), f"{method}: expected a JSON-RPC result, got {reply.describe()}" + (
-        " (timed out)" if reply.timed_out else ""
-    )
-    return reply.result, reply
+    reply = await post(http, url, method, with_meta(params))
+    return result_of(method, reply), reply
 
 
 async def listen_frames(
@@ -862,7 +701,7 @@ async def test_server_sse_multiple_streams(conformance):
 
         async def one(i: int) -> None:
             rid = 1000 + i
-            body = json.dumps({"jsonrpc": "2.0", "id": rid, "method": "tools/list", "params": params}).encode()
+            body = json.dumps(wire.rpc_request("tools/list", params, rid)).encode()
             got: dict[str, Any] = {"status": None, "type": None, "response": None, "error": None, "events": 0}
             outcome[i] = got
             try:
@@ -1226,7 +1065,7 @@ async def test_http_header_validation(conformance):
     rid = itertools.count(100)
 
     def body(method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {"jsonrpc": "2.0", "id": next(rid), "method": method, "params": with_meta(params)}
+        return wire.rpc_request(method, with_meta(params), next(rid))
 
     r = await raw_post(conformance, raw_headers({"Mcp-Method": "prompts/list"}), body("tools/list"))
     rejection(ck, reject, reject_code, "Mcp-Method prompts/list for a tools/list body", r, code_should=True)
@@ -1309,8 +1148,7 @@ async def test_http_custom_header_server_validation(conformance):
         extra = {**default_headers, "Mcp-Method": "tools/call", "Mcp-Name": tool["name"]}
         if header_value is not None:
             extra[f"Mcp-Param-{suffix}"] = header_value
-        body = {"jsonrpc": "2.0", "id": next(rid), "method": "tools/call",
-                "params": with_meta({"name": tool["name"], "arguments": {**default_args, param: body_value}})}
+        body = wire.rpc_request("tools/call", with_meta({"name": tool["name"], "arguments": {**default_args, param: body_value}}), next(rid))
         return await raw_post(conformance, raw_headers(extra), body)
 
     hello64 = base64.b64encode(b"Hello").decode()  # SGVsbG8=

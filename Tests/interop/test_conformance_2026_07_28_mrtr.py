@@ -12,19 +12,14 @@ The tools and the prompt these scenarios call are described in /tmp/conf/contrac
 
 from __future__ import annotations
 
-import itertools
-import json
 from typing import Any
 
-import anyio
 import pytest
+
+from conformance_wire import OWN_CLIENT_INFO, VERSION, post, with_meta
 
 pytestmark = pytest.mark.anyio
 
-VERSION = "2026-07-28"
-CLIENT_INFO = {"name": "swift-mcp-conformance-tests", "version": "1.0.0"}
-# What the official harness declares on every stateless request unless a scenario overrides it.
-DEFAULT_CAPABILITIES = {"sampling": {}, "elicitation": {}, "roots": {"listChanged": True}}
 WAIT_SECONDS = 10.0  # bound on any single exchange
 
 ELICIT_TOOL = "test_input_required_result_elicitation"
@@ -37,67 +32,26 @@ TAMPER_TOOL = "test_input_required_result_tampered_state"
 CAPS_TOOL = "test_input_required_result_capabilities"
 MRTR_PROMPT = "test_input_required_result_prompt"
 
-_ids = itertools.count(1)
-
 
 # --------------------------------------------------------------------------------------------------
-# Raw stateless requests
+# Raw stateless requests (conformance_wire.py)
 # --------------------------------------------------------------------------------------------------
-
-
-def _meta(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "io.modelcontextprotocol/protocolVersion": VERSION,
-        "io.modelcontextprotocol/clientInfo": CLIENT_INFO,
-        "io.modelcontextprotocol/clientCapabilities": DEFAULT_CAPABILITIES,
-    }
-    meta.update(overrides or {})
-    return meta
-
-
-def _headers(method: str, params: dict[str, Any]) -> dict[str, str]:
-    headers = {
-        "content-type": "application/json",
-        "accept": "application/json, text/event-stream",
-        "mcp-protocol-version": VERSION,
-        "mcp-method": method,
-    }
-    if method in ("tools/call", "prompts/get") and isinstance(params.get("name"), str):
-        headers["mcp-name"] = params["name"]
-    elif method == "resources/read" and isinstance(params.get("uri"), str):
-        headers["mcp-name"] = params["uri"]
-    return headers
 
 
 async def rpc(conformance, method: str, params: dict[str, Any], meta: dict[str, Any] | None = None) -> dict[str, Any]:
-    """POSTs one JSON-RPC request (params plus the stateless `_meta`) and returns the JSON-RPC response with its id,
-    from a JSON body or from an SSE stream (read only until that response arrives). Bounded by WAIT_SECONDS."""
-    rid = next(_ids)
-    body = {"jsonrpc": "2.0", "id": rid, "method": method, "params": {**params, "_meta": _meta(meta)}}
-    with anyio.fail_after(WAIT_SECONDS):
-        async with conformance.http() as http:
-            async with http.stream("POST", conformance.url, json=body, headers=_headers(method, params)) as r:
-                ctype = r.headers.get("content-type", "")
-                if ctype.startswith("text/event-stream"):
-                    data: list[str] = []
-                    async for line in r.aiter_lines():
-                        if line.startswith("data:"):
-                            data.append(line[5:].lstrip())
-                        elif line == "" and data:
-                            event, data = "\n".join(data), []
-                            try:
-                                msg = json.loads(event)
-                            except ValueError:
-                                continue
-                            if isinstance(msg, dict) and msg.get("id") == rid and ("result" in msg or "error" in msg):
-                                return msg
-                    raise AssertionError(f"{method}: SSE stream (HTTP {r.status_code}) ended without the response to id {rid}")
-                raw = await r.aread()
-                assert ctype.startswith("application/json"), f"{method}: HTTP {r.status_code}, content-type {ctype!r}: {raw[:300]!r}"
-                msg = json.loads(raw)
-                assert isinstance(msg, dict), f"{method}: not a JSON-RPC response: {msg!r}"
-                assert msg.get("id") == rid, f"{method}: response id {msg.get('id')!r} != request id {rid}"
-                return msg
+    """POSTs one JSON-RPC request (params plus the stateless `_meta`, whose defaults `meta` overrides) through the
+    validating tee and returns the JSON-RPC response with its id, from a JSON body or from an SSE stream (read only
+    until that response arrives). Bounded by WAIT_SECONDS."""
+    async with conformance.http() as http:
+        reply = await post(
+            http, conformance.url, method, with_meta({**params, "_meta": meta}, client_info=OWN_CLIENT_INFO), timeout=WAIT_SECONDS
+        )
+    assert not reply.timed_out, f"{method}: no response to id {reply.rid} within {WAIT_SECONDS:.0f} s: {reply.describe()}"
+    if "text/event-stream" not in reply.content_type:
+        assert reply.content_type.startswith("application/json"), f"{method}: {reply.describe()}"
+    msg = reply.body
+    assert isinstance(msg, dict) and msg.get("id") == reply.rid, f"{method}: no JSON-RPC response to id {reply.rid}: {reply.describe()}"
+    return msg
 
 
 async def call_tool(conformance, name: str, extra: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -173,6 +127,14 @@ def state_of(result: dict[str, Any], what: str) -> str:
     return state
 
 
+def stateful_round(msg: dict[str, Any], what: str) -> tuple[dict[str, Any], str, str]:
+    """An InputRequiredResult with a requestState: the result, its state and the key of its first input request."""
+    result = input_required(msg, what)
+    state = state_of(result, what)
+    key, _ = first_request(result, what)
+    return result, state, key
+
+
 def texts(result: dict[str, Any]) -> list[str]:
     return [c.get("text", "") for c in result.get("content") or [] if isinstance(c, dict) and c.get("type") == "text"]
 
@@ -222,9 +184,7 @@ async def test_input_required_result_basic_list_roots(conformance):
 
 @pytest.mark.scenario("input-required-result-request-state", version=VERSION, scored=True)
 async def test_input_required_result_request_state(conformance):
-    first = input_required(await call_tool(conformance, STATE_TOOL), "round 1")
-    state = state_of(first, "round 1")
-    key, _ = first_request(first, "round 1")
+    _, state, key = stateful_round(await call_tool(conformance, STATE_TOOL), "round 1")
 
     final = complete(
         await call_tool(
@@ -260,18 +220,14 @@ async def test_input_required_result_multiple_input_requests(conformance):
 
 @pytest.mark.scenario("input-required-result-multi-round", version=VERSION, scored=True)
 async def test_input_required_result_multi_round(conformance):
-    r1 = input_required(await call_tool(conformance, MULTI_ROUND_TOOL), "round 1")
-    s1 = state_of(r1, "round 1")
-    k1, _ = first_request(r1, "round 1")
+    _, s1, k1 = stateful_round(await call_tool(conformance, MULTI_ROUND_TOOL), "round 1")
 
-    r2 = input_required(
+    _, s2, k2 = stateful_round(
         await call_tool(
             conformance, MULTI_ROUND_TOOL, {"inputResponses": {k1: elicit_accept({"name": "Alice"})}, "requestState": s1}
         ),
         "round 2",
     )
-    s2 = state_of(r2, "round 2")
-    k2, _ = first_request(r2, "round 2")
     assert s2 != s1, "round 2: requestState did not change between rounds"
 
     # Only the newest round's answer is sent: the first round's must live in the state.
@@ -320,9 +276,7 @@ async def test_input_required_result_unsupported_methods(conformance):
 
 @pytest.mark.scenario("input-required-result-tampered-state", version=VERSION, scored=True)
 async def test_input_required_result_tampered_state(conformance):
-    first = input_required(await call_tool(conformance, TAMPER_TOOL), "round 1")
-    state = state_of(first, "round 1")
-    key, _ = first_request(first, "round 1")
+    _, state, key = stateful_round(await call_tool(conformance, TAMPER_TOOL), "round 1")
 
     msg = await call_tool(
         conformance, TAMPER_TOOL, {"inputResponses": {key: elicit_accept({"ok": True})}, "requestState": state + "-TAMPERED"}

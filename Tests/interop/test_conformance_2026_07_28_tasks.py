@@ -13,16 +13,16 @@ contains the name).
 
 Wire: stateless requests (`_meta` with protocol version, client info and the client capabilities of the simulated
 client in every request; `Mcp-Method`, and `Mcp-Name` = `params.taskId` on tasks/get, tasks/update and tasks/cancel).
-The suite's `conformance.http()` tee judges results by the core schema only, where `resultType: "task"` and the
-`tasks/*` methods do not exist, so these tests talk over a plain HTTP client and validate every server message
-themselves: core shapes against Tests/fixtures/schema/2026-07-28, task shapes (`CreateTaskResult`, `GetTaskResult`,
-`UpdateTaskResult`, `CancelTaskResult`, `TaskStatusNotification`) against the extension's own JSON schema.
+The requests are built and posted by conformance_wire.py, but the suite's `conformance.http()` tee judges results by
+the core schema only, where `resultType: "task"` and the `tasks/*` methods do not exist, so these tests post over a
+plain HTTP client and validate every server message themselves: core shapes against Tests/fixtures/schema/2026-07-28,
+task shapes (`CreateTaskResult`, `GetTaskResult`, `UpdateTaskResult`, `CancelTaskResult`, `TaskStatusNotification`)
+against the extension's own JSON schema.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import re
 from pathlib import Path
@@ -32,14 +32,16 @@ import anyio
 import httpx2
 import pytest
 
+from conformance_wire import (
+    MCP_NAME_PARAMS, OWN_CLIENT_INFO, VERSION, Reply, RpcError, post, result_of, rpc_request, sse_events, std_headers,
+    with_meta,
+)
 from conftest import REPO_ROOT, SCHEMA_PATH
 from interop_wire import ERROR_DEFS, SchemaValidator
 
 pytestmark = pytest.mark.anyio
 
-VERSION = "2026-07-28"
 TASKS_EXT = "io.modelcontextprotocol/tasks"
-CLIENT_INFO = {"name": "swift-mcp-conformance-tests", "version": "1.0.0"}
 EXT_ONLY = {"extensions": {TASKS_EXT: {}}}
 FULL = {"elicitation": {}, "sampling": {}, "extensions": {TASKS_EXT: {}}}
 TERMINAL = ("completed", "failed", "cancelled")
@@ -63,8 +65,8 @@ CORE_RESULTS = {
     "subscriptions/listen": "SubscriptionsListenResult",
 }
 EXT_RESULTS = {"tasks/get": "GetTaskResult", "tasks/update": "UpdateTaskResult", "tasks/cancel": "CancelTaskResult"}
-
-_ids = itertools.count(1)
+# Mcp-Name: the core routing plus `params.taskId` on the task methods.
+TASK_NAME_PARAMS = {**MCP_NAME_PARAMS, "tasks/get": "taskId", "tasks/update": "taskId", "tasks/cancel": "taskId"}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -130,84 +132,41 @@ class TasksWire:
 # --------------------------------------------------------------------------------------------------
 
 
-class RpcError(Exception):
-    def __init__(self, method: str, status: int, error: dict[str, Any]) -> None:
-        self.code = error.get("code")
-        self.data = error.get("data")
-        self.status = status
-        super().__init__(f"{method}: JSON-RPC error {self.code} {error.get('message')!r} (HTTP {status})")
-
-
-def routing_name(method: str, params: dict[str, Any]) -> str | None:
-    key = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}.get(method)
-    if method in ("tasks/get", "tasks/update", "tasks/cancel"):
-        key = "taskId"
-    value = params.get(key) if key else None
-    return value if isinstance(value, str) else None
-
-
 class Client:
     def __init__(self, url: str, http: httpx2.AsyncClient, wire: TasksWire, capabilities: dict[str, Any]) -> None:
         self.url, self.http, self.wire, self.capabilities = url, http, wire, capabilities
 
-    def build(self, method: str, params: dict[str, Any] | None, headers: dict[str, str] | None) -> tuple[int, dict, dict]:
-        params = dict(params or {})
-        meta = {
-            "io.modelcontextprotocol/protocolVersion": VERSION,
-            "io.modelcontextprotocol/clientInfo": CLIENT_INFO,
-            "io.modelcontextprotocol/clientCapabilities": self.capabilities,
-            **(params.pop("_meta", None) or {}),
-        }
-        rid = next(_ids)
-        body = {"jsonrpc": "2.0", "id": rid, "method": method, "params": {**params, "_meta": meta}}
-        h = {
-            "Content-Type": "application/json",
-            "Accept": "application/json, text/event-stream",
-            "MCP-Protocol-Version": VERSION,
-            "Mcp-Method": method,
-        }
-        name = routing_name(method, params)
-        if name is not None:
-            h["Mcp-Name"] = name
-        for key, value in (headers or {}).items():  # overrides replace a default regardless of case
-            for existing in [k for k in h if k.lower() == key.lower()]:
-                del h[existing]
-            h[key] = value
-        return rid, body, h
+    def params(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        """params plus the stateless `_meta` with this client's capabilities (keys in params._meta win)."""
+        return with_meta(params, client_info=OWN_CLIENT_INFO, capabilities=self.capabilities)
 
-    async def send(self, method: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> tuple[int, dict]:
-        rid, body, h = self.build(method, params, headers)
-        with anyio.fail_after(REQUEST_SECONDS):
-            async with self.http.stream("POST", self.url, json=body, headers=h) as r:
-                ctype = r.headers.get("content-type", "")
-                if ctype.startswith("text/event-stream"):
-                    async for msg in sse_messages(r):
-                        if isinstance(msg, dict) and "id" in msg and ("result" in msg or "error" in msg):
-                            self.wire.response(method, r.status_code, msg)
-                            if msg.get("id") == rid:
-                                return r.status_code, msg
-                        else:
-                            self.wire.notification(method, msg)
-                    raise AssertionError(f"{method}: SSE stream ended without the response to id {rid}")
-                raw = await r.aread()
-                try:
-                    msg = json.loads(raw)
-                except ValueError:
-                    raise AssertionError(f"{method}: HTTP {r.status_code} {ctype!r}, not JSON: {raw[:300]!r}") from None
-                self.wire.response(method, r.status_code, msg)
-                if isinstance(msg, dict) and msg.get("id") not in (rid, None):
-                    self.wire.violations.append(f"{method}: response id {msg.get('id')!r} != request id {rid}")
-                return r.status_code, msg
+    def headers(self, method: str, params: dict[str, Any], overrides: dict[str, str] | None = None) -> dict[str, str]:
+        return std_headers(method, params, overrides, names=TASK_NAME_PARAMS)
+
+    async def send(self, method: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Reply:
+        """One request over the plain client; every message of the answer is validated (TasksWire)."""
+        params = self.params(params)
+        reply = await post(self.http, self.url, method, params, headers=self.headers(method, params, headers), timeout=REQUEST_SECONDS)
+        timed_out = " (timed out)" if reply.timed_out else ""
+        if "text/event-stream" in reply.content_type:
+            for msg in reply.events:
+                if isinstance(msg, dict) and "id" in msg and ("result" in msg or "error" in msg):
+                    self.wire.response(method, reply.status, msg)
+                else:
+                    self.wire.notification(method, msg)
+            if not (isinstance(reply.body, dict) and reply.body.get("id") == reply.rid):
+                raise AssertionError(f"{method}: SSE stream ended without the response to id {reply.rid}{timed_out}")
+            return reply
+        if reply.body is None:
+            raise AssertionError(f"{method}: HTTP {reply.status} {reply.content_type!r}, not JSON: {reply.text[:300]!r}{timed_out}")
+        self.wire.response(method, reply.status, reply.body)
+        if isinstance(reply.body, dict) and reply.body.get("id") not in (reply.rid, None):
+            self.wire.violations.append(f"{method}: response id {reply.body.get('id')!r} != request id {reply.rid}")
+        return reply
 
     async def request(self, method: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
         """The result, or RpcError for a JSON-RPC error (like the suite's connection)."""
-        status, msg = await self.send(method, params, headers)
-        if isinstance(msg.get("error"), dict) and isinstance(msg["error"].get("code"), int):
-            raise RpcError(method, status, msg["error"])
-        result = msg.get("result")
-        if not isinstance(result, dict):
-            raise AssertionError(f"{method}: HTTP {status}, no result in {msg!r}")
-        return result
+        return result_of(method, await self.send(method, params, headers))
 
     async def wait_status(self, task_id: str, status: str | None = None, timeout: float = POLL_SECONDS) -> dict[str, Any]:
         """Polls tasks/get every 200 ms until the task is terminal (or has `status`); fails after `timeout`."""
@@ -226,19 +185,6 @@ class Client:
         if task_id:
             with contextlib.suppress(Exception):
                 await self.request("tasks/cancel", {"taskId": task_id})
-
-
-async def sse_messages(response: Any):
-    data: list[str] = []
-    async for line in response.aiter_lines():
-        if line.startswith("data:"):
-            data.append(line[5:].lstrip())
-        elif line == "" and data:
-            text, data = "\n".join(data), []
-            try:
-                yield json.loads(text)
-            except ValueError:
-                continue
 
 
 # --------------------------------------------------------------------------------------------------
@@ -263,6 +209,12 @@ class Checks:
             yield
         except Exception as exc:  # an exchange that failed (error, timeout, bad shape) fails this check only
             self.fail(check, f"{type(exc).__name__}: {exc}")
+
+    def expect_ack(self, check: str, ack: dict[str, Any], what: str) -> None:
+        """An acknowledgement: resultType 'complete' and none of the task's own fields."""
+        self.expect(ack.get("resultType") == "complete", check, f"{what} resultType {ack.get('resultType')!r}")
+        extra = [f for f in TASK_ENVELOPE if f in ack]
+        self.expect(not extra, check, f"{what} carries task fields {extra}")
 
     def untestable(self, check: str) -> None:
         self.fail(check, "not testable: no task was created by the preceding step")
@@ -390,10 +342,7 @@ async def test_tasks_lifecycle(tasks):
         if not created.get("taskId"):
             c.fail(check, "slow_compute did not create a task")
         else:
-            ack = await s.request("tasks/cancel", {"taskId": created["taskId"]})
-            c.expect(ack.get("resultType") == "complete", check, f"cancel ack resultType {ack.get('resultType')!r}")
-            extra = [f for f in TASK_ENVELOPE if f in ack]
-            c.expect(not extra, check, f"cancel ack carries task fields {extra}")
+            c.expect_ack(check, await s.request("tasks/cancel", {"taskId": created["taskId"]}), "cancel ack")
             await s.wait_terminal(created["taskId"])  # the scenario waits for a terminal status (any)
 
     check = "tasks-cancel-terminal-idempotent-ack"
@@ -403,10 +352,7 @@ async def test_tasks_lifecycle(tasks):
             c.fail(check, "slow_compute did not create a task")
         else:
             await s.wait_terminal(created["taskId"])
-            ack = await s.request("tasks/cancel", {"taskId": created["taskId"]})
-            c.expect(ack.get("resultType") == "complete", check, f"cancel ack on a terminal task: resultType {ack.get('resultType')!r}")
-            extra = [f for f in TASK_ENVELOPE if f in ack]
-            c.expect(not extra, check, f"cancel ack on a terminal task carries task fields {extra}")
+            c.expect_ack(check, await s.request("tasks/cancel", {"taskId": created["taskId"]}), "cancel ack on a terminal task")
     c.done()
 
 
@@ -566,10 +512,7 @@ async def test_tasks_mrtr_input(tasks):
         else:
             waiting = await s.wait_status(task_id, "input_required", 5.0)
             answers = {key: {"action": "accept", "content": {"confirm": True}} for key in (waiting.get("inputRequests") or {})}
-            ack = await s.request("tasks/update", {"taskId": task_id, "inputResponses": answers})
-            c.expect(ack.get("resultType") == "complete", check, f"tasks/update ack resultType {ack.get('resultType')!r}")
-            extra = [f for f in TASK_ENVELOPE if f in ack]
-            c.expect(not extra, check, f"tasks/update ack carries task fields {extra}")
+            c.expect_ack(check, await s.request("tasks/update", {"taskId": task_id, "inputResponses": answers}), "tasks/update ack")
             done = await s.wait_terminal(task_id)
             c.expect(done.get("status") == "completed", check, f"task did not resume to 'completed': {done.get('status')!r}")
 
@@ -762,8 +705,9 @@ async def test_tasks_status_notifications(tasks):
 
     seen: list[dict[str, Any]] = []
     with c.step(check):
-        rid, body, headers = s.build("subscriptions/listen", {"notifications": {"taskIds": [task_id]}}, None)
+        params = s.params({"notifications": {"taskIds": [task_id]}})
         with anyio.move_on_after(6.0):
+            body, headers = rpc_request("subscriptions/listen", params), s.headers("subscriptions/listen", params)
             async with s.http.stream("POST", s.url, json=body, headers=headers) as r:
                 ctype = r.headers.get("content-type", "")
                 if not ctype.startswith("text/event-stream"):
@@ -771,7 +715,7 @@ async def test_tasks_status_notifications(tasks):
                     s.wire.response("subscriptions/listen", r.status_code, msg)
                     c.fail(check, f"subscriptions/listen with taskIds did not open a stream: HTTP {r.status_code} {msg!r}")
                 else:
-                    async for msg in sse_messages(r):
+                    async for msg in sse_events(r):
                         if isinstance(msg, dict) and "id" in msg:
                             s.wire.response("subscriptions/listen", r.status_code, msg)
                             break  # the listen ended
