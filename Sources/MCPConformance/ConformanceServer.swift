@@ -132,9 +132,11 @@ public enum ConformanceServer {
             return .text("Mutation triggered")
         }
         server.registerTool(
-            Tool(name: "test_trigger_resource_update", description: "Announces that a resource changed.", inputSchema: [
-                "type": "object", "properties": ["uri": ["type": "string"]],
-            ])
+            Tool(
+                name: "test_trigger_resource_update", description: "Announces that a resource changed.",
+                inputSchema: [
+                    "type": "object", "properties": ["uri": ["type": "string"]],
+                ])
         ) { arguments, context in
             let uri = arguments["uri"]?.stringValue ?? watchedURI
             try await context.notifyResourceUpdated(uri: uri)
@@ -147,7 +149,10 @@ public enum ConformanceServer {
             Tool(
                 name: "test_sampling",
                 description: "Asks the client's model to answer the prompt.",
-                inputSchema: ["type": "object", "properties": ["prompt": ["type": "string", "description": "The prompt to send to the LLM"]], "required": ["prompt"]]
+                inputSchema: [
+                    "type": "object", "properties": ["prompt": ["type": "string", "description": "The prompt to send to the LLM"]],
+                    "required": ["prompt"],
+                ]
             )
         ) { arguments, context in
             let result = try await context.sample(question(arguments["prompt"]?.stringValue ?? "", maxTokens: 100))
@@ -157,7 +162,10 @@ public enum ConformanceServer {
             Tool(
                 name: "test_elicitation",
                 description: "Asks the user for a response.",
-                inputSchema: ["type": "object", "properties": ["message": ["type": "string", "description": "The message to show the user"]], "required": ["message"]]
+                inputSchema: [
+                    "type": "object", "properties": ["message": ["type": "string", "description": "The message to show the user"]],
+                    "required": ["message"],
+                ]
             )
         ) { arguments, context in
             let result = try await context.elicit(
@@ -171,7 +179,9 @@ public enum ConformanceServer {
             return .text("User response: action=\(result.action), content=\((result.content ?? [:]).description)")
         }
         server.registerTool(
-            Tool(name: "test_elicitation_sep1034_defaults", description: "Elicits a form whose fields have defaults (SEP-1034).", inputSchema: emptyObject)
+            Tool(
+                name: "test_elicitation_sep1034_defaults", description: "Elicits a form whose fields have defaults (SEP-1034).",
+                inputSchema: emptyObject)
         ) { _, context in
             let result = try await context.elicit(
                 message: "Please review and update the form fields with defaults",
@@ -267,7 +277,8 @@ public enum ConformanceServer {
 
         tool("test_input_required_result_elicitation", "Asks the user's name, then greets them.") { _, context in
             let answer = try await context.elicit(message: "What is your name?", requestedSchema: nameSchema, key: "user_name")
-            return .text("Hello, \(try acceptedText(answer, field: "name"))!")
+            guard let name = acceptedText(answer, field: "name") else { return missing("name") }
+            return .text("Hello, \(name)!")
         }
         tool("test_input_required_result_sampling", "Asks the client's model a question.") { _, context in
             let answer = try await context.sample(question("What is the capital of France?", maxTokens: 100), key: "capital_question")
@@ -288,22 +299,19 @@ public enum ConformanceServer {
                 .sampling(question("Generate a greeting", maxTokens: 50), key: "greeting"),
                 .roots(key: "client_roots"),
             ])
-            let name = try acceptedText(try ElicitResult(json: answers[0]), field: "name")
+            guard let name = acceptedText(try ElicitResult(json: answers[0]), field: "name") else { return missing("name") }
             let roots = answers[2]["roots"]?.arrayValue?.count ?? 0
             return .text("Name: \(name); Greeting: \(samplingText(answers[1])); Roots: \(roots)")
         }
         tool("test_input_required_result_multi_round", "Asks two questions, one per round.") { _, context in
-            let name = try acceptedText(
-                try await context.elicit(message: "Step 1: What is your name?", requestedSchema: nameSchema, key: "step1"), field: "name"
+            let step1 = try await context.elicit(message: "Step 1: What is your name?", requestedSchema: nameSchema, key: "step1")
+            guard let name = acceptedText(step1, field: "name") else { return missing("name") }
+            let step2 = try await context.elicit(
+                message: "Step 2: What is your favorite color?",
+                requestedSchema: ["type": "object", "properties": ["color": ["type": "string"]], "required": ["color"]],
+                key: "step2"
             )
-            let color = try acceptedText(
-                try await context.elicit(
-                    message: "Step 2: What is your favorite color?",
-                    requestedSchema: ["type": "object", "properties": ["color": ["type": "string"]], "required": ["color"]],
-                    key: "step2"
-                ),
-                field: "color"
-            )
+            guard let color = acceptedText(step2, field: "color") else { return missing("color") }
             return .text("Multi-round complete for \(name) who likes \(color)")
         }
         tool("test_input_required_result_tampered_state", "Asks for a confirmation; a tampered requestState is refused.") { _, context in
@@ -330,14 +338,16 @@ public enum ConformanceServer {
         }
     }
 
-    /// The `content[field]` string of an accepted elicitation; a decline or cancel, or a missing or non-string field,
-    /// is invalid input.
-    static func acceptedText(_ result: ElicitResult, field: String) throws -> String {
+    /// The `content[field]` string of an accepted elicitation, `(decline)` or `(cancel)` for the others; `nil` when an
+    /// accepted answer lacks the string field (the caller reports it as a tool error: the model can ask again).
+    static func acceptedText(_ result: ElicitResult, field: String) -> String? {
         guard result.action == "accept" else { return "(\(result.action))" }
-        guard let text = result.content?[field]?.stringValue else {
-            throw JSONRPCError.invalidParams("the elicitation answer needs a string \"\(field)\"")
-        }
-        return text
+        return result.content?[field]?.stringValue
+    }
+
+    /// A tool error for an accepted elicitation answer without the string `field`.
+    static func missing(_ field: String) -> CallToolResult {
+        .error("the answer has no string \"\(field)\"")
     }
 
     /// The text of a `CreateMessageResult`.
@@ -358,19 +368,25 @@ public enum ConformanceServer {
     static func registerResources(on server: MCPServer) {
         let cache = CacheHint(ttl: cacheTTL, scope: .private)
         server.registerResource(
-            Resource(uri: "test://static-text", name: "static-text", title: "Static Text Resource", description: "A static text resource for testing", mimeType: "text/plain"),
+            Resource(
+                uri: "test://static-text", name: "static-text", title: "Static Text Resource", description: "A static text resource for testing",
+                mimeType: "text/plain"),
             cache: cache
         ) { uri, _, _ in
             [.text(uri: uri, text: "This is the content of the static text resource.", mimeType: "text/plain")]
         }
         server.registerResource(
-            Resource(uri: "test://static-binary", name: "static-binary", title: "Static Binary Resource", description: "A static binary resource (image) for testing", mimeType: "image/png"),
+            Resource(
+                uri: "test://static-binary", name: "static-binary", title: "Static Binary Resource",
+                description: "A static binary resource (image) for testing", mimeType: "image/png"),
             cache: cache
         ) { uri, _, _ in
             [.blob(uri: uri, base64: imageBase64, mimeType: "image/png")]
         }
         server.registerResourceTemplate(
-            ResourceTemplate(uriTemplate: "test://template/{id}/data", name: "template", title: "Resource Template", description: "A resource template with parameter substitution", mimeType: "application/json"),
+            ResourceTemplate(
+                uriTemplate: "test://template/{id}/data", name: "template", title: "Resource Template",
+                description: "A resource template with parameter substitution", mimeType: "application/json"),
             cache: cache
         ) { uri, variables, _ in
             let id = variables["id"] ?? ""
@@ -378,13 +394,16 @@ public enum ConformanceServer {
             return [.text(uri: uri, text: json.description, mimeType: "application/json")]
         }
         server.registerResource(
-            Resource(uri: watchedURI, name: "watched-resource", title: "Watched Resource", description: "A resource that can be subscribed to", mimeType: "text/plain"),
+            Resource(
+                uri: watchedURI, name: "watched-resource", title: "Watched Resource", description: "A resource that can be subscribed to",
+                mimeType: "text/plain"),
             cache: cache
         ) { uri, _, _ in
             [.text(uri: uri, text: "Watched resource content", mimeType: "text/plain")]
         }
         server.registerResource(
-            Resource(uri: "test://stateless-static-text", name: "Stateless Static Text", description: "A static text resource", mimeType: "text/plain"),
+            Resource(
+                uri: "test://stateless-static-text", name: "Stateless Static Text", description: "A static text resource", mimeType: "text/plain"),
             cache: cache
         ) { uri, _, _ in
             [.text(uri: uri, text: "Static text content from the stateless draft path.", mimeType: "text/plain")]
@@ -397,7 +416,8 @@ public enum ConformanceServer {
     // MARK: Prompts
 
     static func registerPrompts(on server: MCPServer) {
-        server.registerPrompt(Prompt(name: "test_simple_prompt", title: "Simple Test Prompt", description: "A simple prompt without arguments")) { _, _ in
+        server.registerPrompt(Prompt(name: "test_simple_prompt", title: "Simple Test Prompt", description: "A simple prompt without arguments")) {
+            _, _ in
             GetPromptResult(messages: [PromptMessage(role: "user", content: .text("This is a simple prompt for testing."))])
         }
         server.registerPrompt(
@@ -412,7 +432,8 @@ public enum ConformanceServer {
             )
         ) { arguments, _ in
             GetPromptResult(messages: [
-                PromptMessage(role: "user", content: .text("Prompt with arguments: arg1='\(arguments["arg1"] ?? "")', arg2='\(arguments["arg2"] ?? "")'"))
+                PromptMessage(
+                    role: "user", content: .text("Prompt with arguments: arg1='\(arguments["arg1"] ?? "")', arg2='\(arguments["arg2"] ?? "")'"))
             ])
         }
         server.registerPrompt(
@@ -426,12 +447,14 @@ public enum ConformanceServer {
             GetPromptResult(messages: [
                 PromptMessage(
                     role: "user",
-                    content: .resource(.text(uri: arguments["resourceUri"] ?? "", text: "Embedded resource content for testing.", mimeType: "text/plain"))
+                    content: .resource(
+                        .text(uri: arguments["resourceUri"] ?? "", text: "Embedded resource content for testing.", mimeType: "text/plain"))
                 ),
                 PromptMessage(role: "user", content: .text("Please process the embedded resource above.")),
             ])
         }
-        server.registerPrompt(Prompt(name: "test_prompt_with_image", title: "Prompt With Image", description: "A prompt that includes image content")) { _, _ in
+        server.registerPrompt(Prompt(name: "test_prompt_with_image", title: "Prompt With Image", description: "A prompt that includes image content"))
+        { _, _ in
             GetPromptResult(messages: [
                 PromptMessage(role: "user", content: .image(data: imageBase64, mimeType: "image/png")),
                 PromptMessage(role: "user", content: .text("Please analyze the image above.")),
@@ -445,9 +468,11 @@ public enum ConformanceServer {
                 requestedSchema: ["type": "object", "properties": ["context": ["type": "string"]], "required": ["context"]],
                 key: "user_context"
             )
-            return GetPromptResult(messages: [
-                PromptMessage(role: "user", content: .text("Prompt with context: \(try acceptedText(answer, field: "context"))"))
-            ])
+            // A prompt has no error result: an answer without the field is invalid params.
+            guard let text = acceptedText(answer, field: "context") else {
+                throw JSONRPCError.invalidParams("the answer has no string \"context\"")
+            }
+            return GetPromptResult(messages: [PromptMessage(role: "user", content: .text("Prompt with context: \(text)"))])
         }
         for argument in ["arg1", "arg2"] {
             server.registerCompletion(for: .prompt("test_prompt_with_arguments"), argument: argument) { _, _ in

@@ -3,10 +3,10 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 
-public import ArgumentParser
+package import ArgumentParser
 import Hummingbird
 import Logging
-public import MCPServer
+package import MCPServer
 import MCPServerAuth
 import MCPServerHTTP
 import MCPServerPostgres
@@ -20,14 +20,14 @@ import ServiceLifecycle
 ///
 /// An executable embeds them with `@OptionGroup`, so the flags are the same everywhere, and calls
 /// ``serve(name:version:instructions:register:)`` from `run()` and ``main(_:options:)`` from its `main()`.
-public struct ServeOptions: ParsableArguments {
-    public init() {}
+package struct ServeOptions: ParsableArguments {
+    package init() {}
 
     @Option(help: "The address to bind.")
-    public var host = "127.0.0.1"
+    package var host = "127.0.0.1"
 
     @Option(help: "The port to bind (0 picks a free one).")
-    public var port = 8080
+    package var port = 8080
 
     @Option(
         help: """
@@ -36,96 +36,99 @@ public struct ServeOptions: ParsableArguments {
             (?sslmode=disable|require|verify-full&sslrootcert=&pool_size=).
             """
     )
-    public var backend = "memory"
+    package var backend = "memory"
 
     @Option(name: .customLong("replica-id"), help: "This replica's id (default: random).")
-    public var replicaID: String?
+    package var replicaID: String?
 
     @Option(name: .customLong("allowed-origin"), help: "An Origin allowed to call the endpoint; repeatable. Default: loopback origins only.")
-    public var allowedOrigins: [String] = []
+    package var allowedOrigins: [String] = []
 
     @Option(name: .customLong("key"), help: "A base64 32-byte key; repeatable. The first seals, all open. Default: one random key.")
-    public var keys: [String] = []
+    package var keys: [String] = []
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-    public var logLevel = "info"
+    package var logLevel = "info"
 
     @Option(
         name: .customLong("sse-poll-after-ms"),
         help: "Legacy SSE polling (SEP-1699): close SSE connections after this many ms without ending the stream; 0 = never."
     )
-    public var ssePollAfterMs = 0
+    package var ssePollAfterMs = 0
 
     @Flag(
         name: .customLong("http-sse"), inversion: .prefixedNo,
         help: "Serve the 2024-11-05 HTTP+SSE transport (GET --sse-path, POST --messages-path) beside /mcp."
     )
-    public var httpSSE = true
+    package var httpSSE = true
 
     @Option(name: .customLong("sse-path"), help: "The HTTP+SSE transport's stream path (GET).")
-    public var ssePath = "/sse"
+    package var ssePath = "/sse"
 
     @Option(name: .customLong("messages-path"), help: "The HTTP+SSE transport's message path (POST ?sessionId=...).")
-    public var messagesPath = "/messages"
+    package var messagesPath = "/messages"
 
     @Option(name: .customLong("auth-jwks"), help: "Turns authorization on: the JSON Web Key Set of the token issuer, as a file path or an http(s) URL.")
-    public var authJWKS: String?
+    package var authJWKS: String?
 
     @Option(name: .customLong("auth-issuer"), help: "With --auth-jwks: the expected iss of access tokens, also listed as the authorization server.")
-    public var authIssuer: String?
+    package var authIssuer: String?
 
     @Option(
         name: .customLong("auth-audience"),
         help: "With --auth-jwks: this server's canonical resource URI, expected in aud and served as resource (default http://<host>:<port>/mcp)."
     )
-    public var authAudience: String?
+    package var authAudience: String?
 
     @Option(name: .customLong("auth-scope"), help: "With --auth-jwks: a scope every MCP request needs; repeatable.")
-    public var authScopes: [String] = []
+    package var authScopes: [String] = []
 
     @Option(
         name: .customLong("auth-jwks-refresh-ms"),
         help: "With --auth-jwks: a token naming an unknown key reloads the key set, at most once per this many ms."
     )
-    public var authJWKSRefreshMs = 60_000
+    package var authJWKSRefreshMs = 60_000
 
     @Option(name: .customLong("client-request-timeout-ms"), help: "How long a handler waits for a legacy client's answer to a server-to-client request.")
-    public var clientRequestTimeoutMs = 60_000
+    package var clientRequestTimeoutMs = 60_000
 
     @Option(
         name: .customLong("replica-lease-ms"),
         help: "This replica's lease in the shared store, renewed every third of it: another replica ends the streams of a dead one within about this long (at least 300)."
     )
-    public var replicaLeaseMs = 5_000
+    package var replicaLeaseMs = 5_000
 
     @Option(
         name: .customLong("drain-delay-ms"),
         help: "On SIGTERM/SIGINT, keep serving this long (readiness 503, every response with Connection: close) before the drain begins: the load balancer's propagation time."
     )
-    public var drainDelayMs = 0
+    package var drainDelayMs = 0
 
     @Option(
         name: .customLong("drain-timeout-ms"),
         help: "Once the drain begins, how long in-flight handlers may run before they are cancelled (their answer is then -32010, reason drain_deadline)."
     )
-    public var drainTimeoutMs = 30_000
+    package var drainTimeoutMs = 30_000
 
     @Flag(
         name: .customLong("event-loop-executor"),
         help: "Run all Swift concurrency work on the SwiftNIO event loops instead of the global thread pool: fewer thread hops per request, but a handler that blocks its thread stalls that loop's connections (docs/performance.md)."
     )
-    public var eventLoopExecutor = false
+    package var eventLoopExecutor = false
 
     @Option(
         name: .customLong("event-loop-threads"),
         help: "How many SwiftNIO event loops to run (1-1024). Default: one per CPU this process may run on (its CPU affinity, e.g. under taskset, within any cgroup limit), unless NIO_SINGLETON_GROUP_LOOP_COUNT is set."
     )
-    public var eventLoopThreads: Int?
+    package var eventLoopThreads: Int?
 
     /// Runs `Command` as the process's root command: parses the command line, sizes SwiftNIO's event-loop group and
     /// installs the event-loop executor when asked (both must happen before anything uses SwiftNIO or Swift
     /// concurrency), then runs it.
-    public static func main<Command: AsyncParsableCommand>(_: Command.Type, options: (Command) -> ServeOptions) async {
+    /// - Parameters:
+    ///   - Command: the executable's command.
+    ///   - options: where the command keeps its ``ServeOptions``.
+    package static func main<Command: AsyncParsableCommand>(_: Command.Type, options: (Command) -> ServeOptions) async {
         do {
             var command = try Command.parseAsRoot()
             if let serving = command as? Command {
@@ -147,7 +150,7 @@ public struct ServeOptions: ParsableArguments {
         }
     }
 
-    public func validate() throws {
+    package func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
@@ -209,7 +212,7 @@ public struct ServeOptions: ParsableArguments {
     ///   - version: the server's version.
     ///   - instructions: the instructions it hands clients.
     ///   - register: adds everything the server serves.
-    public func serve(name: String, version: String, instructions: String?, register: (MCPServer) -> Void) async throws {
+    package func serve(name: String, version: String, instructions: String?, register: (MCPServer) -> Void) async throws {
         let replica = replicaID ?? MCPServerConfiguration.randomReplicaID()
         // The replica id comes from a metadata provider, read only when a line is logged: as stored metadata it
         // would be copied into the logger Hummingbird derives for every request.

@@ -48,6 +48,10 @@ struct HeaderValidationTests {
         #expect(code(both, "tools/list", ["_meta": [MetaKey.clientCapabilities: [:]]]) == -32602)
         #expect(code(both, "tools/list", [:]) == -32602)
         #expect(code(both, "tools/list", ["_meta": "2026-07-28"]) == -32602)
+        #expect(code(both, "tools/list", ["_meta": [MetaKey.protocolVersion: "2026-07-28", MetaKey.clientCapabilities: .null]]) == -32602)
+        #expect(code(both, "tools/list", ["_meta": [MetaKey.protocolVersion: 20260728, MetaKey.clientCapabilities: [:]]]) == -32602)
+        // An unknown version is reported as such even when `_meta` is incomplete.
+        #expect(code(RequestMetadataHeaders(protocolVersion: "2099-01-01", method: "tools/list"), "tools/list", [:]) == -32022)
     }
 
     @Test func checksMcpNameIncludingBase64() {

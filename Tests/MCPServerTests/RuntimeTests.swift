@@ -166,6 +166,13 @@ struct RuntimeTests {
         ]
         let round2 = await call(server, "tools/call", retry)["result"]
         #expect(round2?["inputRequests"]?.objectValue.map { Array($0.keys) } == ["confirm"])
+        // The state seals the three answers asked for, not the one nobody asked.
+        let sealed = try await server.sealer.open(
+            try #require(round2?["requestState"]?.stringValue),
+            binding: RequestStateSealer.binding(method: "tools/call", target: "batch", arguments: [:]),
+            principal: .anonymous
+        )
+        #expect(sealed["answers"]?.objectValue.map { Set($0.keys) } == ["user_name", "greeting", "input-1"])
         // The last round carries only its own answer: the earlier ones are sealed in the state.
         var retry2 = params
         retry2["requestState"] = round2?["requestState"]
@@ -175,6 +182,20 @@ struct RuntimeTests {
         // A client without sampling is refused before anything is asked.
         let noSampling = await call(server, "tools/call", params, capabilities: ["elicitation": [:], "roots": [:]])
         #expect(noSampling["error"]?["code"] == -32021)
+        // Keys a handler must not use: the generated form, and one key twice in a batch.
+        server.registerTool(Tool(name: "bad-keys", inputSchema: ["type": "object"])) { arguments, context in
+            let schema: JSONValue = ["type": "object"]
+            if arguments["twice"] != nil {
+                _ = try await context.inputs([.roots(key: "k"), .elicitation(message: "?", requestedSchema: schema, key: "k")])
+            } else {
+                _ = try await context.elicit(message: "?", requestedSchema: schema, key: "input-7")
+            }
+            return .text("unreachable")
+        }
+        for arguments: JSONValue in [[:], ["twice": true]] {
+            let refused = await call(server, "tools/call", ["name": "bad-keys", "arguments": arguments])
+            #expect(refused["error"]?["code"] == -32603)
+        }
     }
 
     @Test func mrtrChecksStateAndCapabilities() async throws {

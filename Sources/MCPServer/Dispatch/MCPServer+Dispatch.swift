@@ -162,7 +162,7 @@ extension MCPServer {
             meta: meta,
             logger: logger,
             sink: sink,
-            inputs: channel,
+            inputChannel: channel,
             runtime: handlerRuntime,
             session: session
         )
@@ -200,7 +200,7 @@ extension MCPServer {
 
     func inputRequired(_ inputs: MRTRInputs, binding: String, principal: Principal) async throws -> JSONValue {
         guard let pending = inputs.pending else { throw JSONRPCError.internalError() }
-        let state = try await sealer.seal(["answers": .object(inputs.answers)], binding: binding, principal: principal)
+        let state = try await sealer.seal(["answers": .object(inputs.askedAnswers)], binding: binding, principal: principal)
         return [
             "resultType": "input_required",
             "inputRequests": .object(Dictionary(pending.requests.map { ($0.key, $0.request) }, uniquingKeysWith: { first, _ in first })),

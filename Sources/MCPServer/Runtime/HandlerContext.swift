@@ -63,12 +63,6 @@ protocol InputChannel: Sendable {
     func request(_ requests: [InputRequest], context: HandlerContext) async throws -> [JSONValue]
 }
 
-extension InputChannel {
-    func request(method: String, params: JSONValue, context: HandlerContext) async throws -> JSONValue {
-        try await request([InputRequest(method: method, params: params)], context: context)[0]
-    }
-}
-
 /// One thing a handler needs from the client: an answer to an elicitation, a sampling request or a roots listing.
 ///
 /// In a 2026-07-28 request, every input a handler asks for at once (``HandlerContext/inputs(_:)``) goes out in one
@@ -82,24 +76,51 @@ public struct InputRequest: Sendable, Hashable {
     /// Its params.
     public var params: JSONValue
 
-    /// Creates a request for `method` with `params`.
-    public init(method: String, params: JSONValue, key: String? = nil) {
+    /// Creates a request for `method` with `params`; the public factories below are the methods a client can be
+    /// asked (a session's `ping` is internal).
+    init(method: String, params: JSONValue, key: String? = nil) {
         self.key = key
         self.method = method
         self.params = params
     }
 
-    /// A form-mode elicitation: `requestedSchema` is a flat object schema of primitive properties.
+    /// A form-mode elicitation.
+    /// - Parameters:
+    ///   - message: what to ask.
+    ///   - requestedSchema: a flat object schema of primitive properties.
+    ///   - key: its key in `inputRequests`; `nil` numbers it (`input-<n>`, a form reserved for that).
     public static func elicitation(message: String, requestedSchema: JSONValue, key: String? = nil) -> InputRequest {
-        InputRequest(method: "elicitation/create", params: ["mode": "form", "message": .string(message), "requestedSchema": requestedSchema], key: key)
+        InputRequest(
+            method: "elicitation/create",
+            params: ["mode": "form", "message": .string(message), "requestedSchema": requestedSchema],
+            key: key
+        )
     }
 
-    /// A sampling request; `params` is a `CreateMessageRequestParams` object.
+    /// A URL-mode elicitation: the user is sent to `url` out of band.
+    /// - Parameters:
+    ///   - message: why.
+    ///   - url: where to go.
+    ///   - elicitationID: the id the client reports completion with.
+    ///   - key: its key in `inputRequests`; `nil` numbers it.
+    public static func urlElicitation(message: String, url: String, elicitationID: String, key: String? = nil) -> InputRequest {
+        InputRequest(
+            method: "elicitation/create",
+            params: ["mode": "url", "message": .string(message), "url": .string(url), "elicitationId": .string(elicitationID)],
+            key: key
+        )
+    }
+
+    /// A sampling request.
+    /// - Parameters:
+    ///   - params: a `CreateMessageRequestParams` object.
+    ///   - key: its key in `inputRequests`; `nil` numbers it.
     public static func sampling(_ params: JSONValue, key: String? = nil) -> InputRequest {
         InputRequest(method: "sampling/createMessage", params: params, key: key)
     }
 
     /// A request for the client's roots.
+    /// - Parameter key: its key in `inputRequests`; `nil` numbers it.
     public static func roots(key: String? = nil) -> InputRequest {
         InputRequest(method: "roots/list", params: [:], key: key)
     }
@@ -107,7 +128,7 @@ public struct InputRequest: Sendable, Hashable {
 
 /// What a handler knows about its request, and how it talks back to the client.
 ///
-/// The same handler code serves every protocol generation: in a 2026-07-28 request, ``elicit(message:requestedSchema:)``
+/// The same handler code serves every protocol generation: in a 2026-07-28 request, ``elicit(message:requestedSchema:key:)``
 /// ends the round with an `InputRequiredResult` and returns the answer when the client retries; in a session it sends
 /// a server-to-client request and waits for the answer.
 public struct HandlerContext: Sendable {
@@ -122,7 +143,7 @@ public struct HandlerContext: Sendable {
     /// A logger with request metadata attached.
     public let logger: Logger
     let sink: any MessageSink
-    let inputs: any InputChannel
+    let inputChannel: any InputChannel
     let runtime: HandlerRuntime
     let session: SessionContext?
 
@@ -133,7 +154,7 @@ public struct HandlerContext: Sendable {
         meta: RequestMeta,
         logger: Logger,
         sink: any MessageSink,
-        inputs: any InputChannel,
+        inputChannel: any InputChannel,
         runtime: HandlerRuntime,
         session: SessionContext? = nil
     ) {
@@ -143,7 +164,7 @@ public struct HandlerContext: Sendable {
         self.meta = meta
         self.logger = logger
         self.sink = sink
-        self.inputs = inputs
+        self.inputChannel = inputChannel
         self.runtime = runtime
         self.session = session
     }
@@ -197,29 +218,37 @@ public struct HandlerContext: Sendable {
         try ElicitResult(json: try await input(.elicitation(message: message, requestedSchema: requestedSchema, key: key)))
     }
 
-    /// Asks the client for one input and returns its answer (an `ElicitResult`, a `CreateMessageResult` or a
-    /// `ListRootsResult` object).
+    /// Asks the client for one input and returns its answer.
+    /// - Parameter request: the elicitation, sampling or roots request.
+    /// - Returns: the client's `ElicitResult`, `CreateMessageResult` or `ListRootsResult` object.
     public func input(_ request: InputRequest) async throws -> JSONValue {
-        try await inputs.request([request], context: self)[0]
+        try await inputChannel.request([request], context: self)[0]
     }
 
-    /// Asks the client for several inputs at once and returns their answers in the same order. In a 2026-07-28
-    /// request they all go out in one `InputRequiredResult` (the client may answer them together); in a session they
-    /// are sent one after another.
+    /// Asks the client for several inputs at once. In a 2026-07-28 request they all go out in one
+    /// `InputRequiredResult` (the client may answer them together); in a session they are sent one after another.
+    /// Every capability they need is checked before any is asked.
+    /// - Parameter requests: the requests; no key twice, and none of the form `input-<n>`.
+    /// - Returns: the answers, in the order of `requests`.
     public func inputs(_ requests: [InputRequest]) async throws -> [JSONValue] {
         guard !requests.isEmpty else { return [] }
-        return try await inputs.request(requests, context: self)
+        return try await inputChannel.request(requests, context: self)
     }
 
     /// Asks the user to visit a URL out of band (elicitation, URL mode).
-    public func elicitURL(message: String, url: String, elicitationID: String) async throws -> ElicitResult {
-        let params: JSONValue = [
-            "mode": "url", "message": .string(message), "url": .string(url), "elicitationId": .string(elicitationID),
-        ]
-        return try ElicitResult(json: try await inputs.request(method: "elicitation/create", params: params, context: self))
+    /// - Parameters:
+    ///   - message: why.
+    ///   - url: where to go.
+    ///   - elicitationID: the id the client reports completion with.
+    ///   - key: its key in `inputRequests` (2026-07-28); `nil` numbers it.
+    public func elicitURL(message: String, url: String, elicitationID: String, key: String? = nil) async throws -> ElicitResult {
+        try ElicitResult(json: try await input(.urlElicitation(message: message, url: url, elicitationID: elicitationID, key: key)))
     }
 
-    /// Asks the client's model for a completion (sampling). `params` is a `CreateMessageRequestParams` object.
+    /// Asks the client's model for a completion (sampling).
+    /// - Parameters:
+    ///   - params: a `CreateMessageRequestParams` object.
+    ///   - key: its key in `inputRequests` (2026-07-28); `nil` numbers it.
     /// - Returns: the `CreateMessageResult` object.
     public func sample(_ params: JSONValue, key: String? = nil) async throws -> JSONValue {
         try await input(.sampling(params, key: key))
@@ -241,6 +270,7 @@ public struct HandlerContext: Sendable {
     }
 
     /// Asks the client for its roots.
+    /// - Parameter key: its key in `inputRequests` (2026-07-28); `nil` numbers it.
     public func listRoots(key: String? = nil) async throws -> [Root] {
         let result = try await input(.roots(key: key))
         guard let roots = result["roots"]?.arrayValue else { throw JSONRPCError.invalidParams("roots result has no roots array") }
@@ -254,14 +284,14 @@ public struct HandlerContext: Sendable {
     /// (or the client-request timeout); 2026-07-28 has no server-to-client ping, so there it returns at once.
     public func pingClient() async throws {
         guard session != nil else { return }
-        _ = try await inputs.request(method: "ping", params: [:], context: self)
+        _ = try await inputChannel.request([InputRequest(method: "ping", params: [:])], context: self)
     }
 
-    /// Closes the HTTP connection that carries this request's response stream, without ending the stream
-    /// (SEP-1699): the client reconnects after the stream's `retry` interval with `GET` and `Last-Event-ID`, on any
-    /// replica, and receives everything the handler sends after this. It spares long-lived connections through
-    /// proxies. Only a session request has a resumable stream; elsewhere (a 2026-07-28 request, the 2024-11-05
-    /// transport) it does nothing.
+    /// Ends the SSE response that carries this request's stream, without ending the stream (SEP-1699): the client
+    /// reconnects after the stream's `retry` interval with `GET` and `Last-Event-ID`, on any replica, and receives
+    /// everything the handler sends after this. It spares long-lived responses through proxies. The request's reply
+    /// becomes a stream if it was not one yet. Only a session request has a resumable stream: elsewhere (a 2026-07-28
+    /// request, a request in a batch, the 2024-11-05 transport) and after the final response it does nothing.
     public func closeStreamConnection() async throws {
         guard session != nil, let channel = sink as? RequestStreamChannel else { return }
         try await channel.breakConnection()

@@ -25,6 +25,8 @@ final class RequestStreamChannel: MessageSink {
         case pending
         case answered
         case streaming(String)
+        /// Streamed, and the final response is in: later sends and breaks do nothing.
+        case finished
     }
 
     let log: any EventLog
@@ -113,7 +115,7 @@ final class RequestStreamChannel: MessageSink {
                 return (key, true)
             case .streaming(let key):
                 return (key, false)
-            case .answered:
+            case .answered, .finished:
                 return (nil, false)
             }
         }
@@ -128,25 +130,28 @@ final class RequestStreamChannel: MessageSink {
     func breakConnection() async throws {
         await startStreaming()
         guard case .streaming(let key) = state.withLock({ $0 }) else { return }
-        _ = try await log.append(stream: ClusterWire.Stream.events(session: sessionID, stream: key), data: ClusterWire.Payload.connectionBreak, ttl: ttl)
+        let stream = ClusterWire.Stream.events(session: sessionID, stream: key)
+        _ = try await log.append(stream: stream, data: ClusterWire.Payload.connectionBreak, ttl: ttl)
     }
 
     /// Delivers the final response (or `nil` when cancelled) and ends the stream. A streaming response goes in only
     /// if it wins the stream's final claim: a replica that found this one dead may have ended the stream already.
     func finish(_ final: JSONValue?) async {
-        let key = state.withLock { s -> String? in
+        enum Step { case decide, record(String), nothing }
+        let step = state.withLock { s -> Step in
             switch s {
             case .pending:
                 s = .answered
-                return nil
+                return .decide
             case .streaming(let key):
-                return key
-            case .answered:
-                return nil
+                s = .finished
+                return .record(key)
+            case .answered, .finished:
+                return .nothing
             }
         }
-        guard let key else {
-            decide(.final(final))
+        guard case .record(let key) = step else {
+            if case .decide = step { decide(.final(final)) }
             return
         }
         // The final response is written even when the handler's job was cancelled (the drain deadline cancels it,

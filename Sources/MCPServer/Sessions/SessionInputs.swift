@@ -56,6 +56,9 @@ struct SessionInputs: InputChannel {
     let session: SessionContext
 
     func request(_ requests: [InputRequest], context: HandlerContext) async throws -> [JSONValue] {
+        // The same rules as in a 2026-07-28 request, all checked before the user sees anything.
+        try MRTRInputs.checkKeys(requests)
+        for r in requests { try checkCapability(method: r.method, params: r.params) }
         var answers: [JSONValue] = []
         for r in requests { answers.append(try await request(method: r.method, params: r.params, context: context)) }
         return answers

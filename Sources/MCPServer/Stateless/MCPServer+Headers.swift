@@ -41,22 +41,21 @@ extension MCPServer {
         guard let headerVersion = headers.protocolVersion else {
             return .headerMismatch("the MCP-Protocol-Version header is required")
         }
-        // A request missing a required `_meta` field is malformed: -32602 with status 400 (basic/index.mdx).
-        guard case .object(let meta)? = params["_meta"], meta[MetaKey.protocolVersion] != nil,
-            meta[MetaKey.clientCapabilities] != nil
-        else {
-            return .invalidParams(
-                "params._meta must carry the required fields \(MetaKey.protocolVersion) and \(MetaKey.clientCapabilities)"
-            )
-        }
-        let bodyVersion = meta[MetaKey.protocolVersion]?.stringValue
-        guard bodyVersion == headerVersion else {
-            return .headerMismatch(
-                "MCP-Protocol-Version header value '\(headerVersion)' does not match body value '\(bodyVersion ?? "(absent)")'"
-            )
-        }
+        // An unknown version first, whatever else is wrong: a client that speaks several eras learns which to use.
         guard Self.statelessVersions.contains(headerVersion) else {
             return .unsupportedProtocolVersion(requested: headerVersion, supported: Self.statelessVersions)
+        }
+        // A request missing a required `_meta` field (or with one of the wrong type) is malformed: -32602 with status
+        // 400 (basic/index.mdx).
+        guard case .object(let meta)? = params["_meta"], case .string(let bodyVersion)? = meta[MetaKey.protocolVersion],
+            case .object? = meta[MetaKey.clientCapabilities]
+        else {
+            return .invalidParams(
+                "params._meta must carry the required fields \(MetaKey.protocolVersion) (a string) and \(MetaKey.clientCapabilities) (an object)"
+            )
+        }
+        guard bodyVersion == headerVersion else {
+            return .headerMismatch("MCP-Protocol-Version header value '\(headerVersion)' does not match body value '\(bodyVersion)'")
         }
         guard let headerMethod = headers.method else { return .headerMismatch("the Mcp-Method header is required") }
         guard headerMethod == method else {

@@ -20,6 +20,8 @@ final class MRTRInputs: InputChannel {
         var answers: [String: JSONValue]
         var counter = 0
         var pending: InputRequiredSignal?
+        /// The keys the handler asked for in this round: only their answers are sealed for the next.
+        var asked: Set<String> = []
     }
 
     private let state: Mutex<State>
@@ -31,10 +33,15 @@ final class MRTRInputs: InputChannel {
     /// Every answer known in this round (earlier rounds plus this one).
     var answers: [String: JSONValue] { state.withLock { $0.answers } }
 
+    /// The answers to what the handler asked for in this round: what the next round's `requestState` seals. Answers
+    /// the client sent for keys the handler never asked are dropped, not kept.
+    var askedAnswers: [String: JSONValue] { state.withLock { s in s.answers.filter { s.asked.contains($0.key) } } }
+
     /// The input requests the handler stopped on, even if the handler swallowed the signal.
     var pending: InputRequiredSignal? { state.withLock { $0.pending } }
 
     func request(_ requests: [InputRequest], context: HandlerContext) async throws -> [JSONValue] {
+        try Self.checkKeys(requests)
         for r in requests { try Self.checkCapability(method: r.method, params: r.params, meta: context.meta) }
         let (answers, missing) = state.withLock { s -> ([JSONValue], [(key: String, request: JSONValue)]) in
             var answers: [JSONValue] = []
@@ -47,6 +54,7 @@ final class MRTRInputs: InputChannel {
                     s.counter += 1
                     key = "input-\(s.counter)"
                 }
+                s.asked.insert(key)
                 if let answer = s.answers[key] {
                     answers.append(answer)
                 } else if !missing.contains(where: { $0.key == key }) {
@@ -58,6 +66,18 @@ final class MRTRInputs: InputChannel {
         }
         guard missing.isEmpty else { throw InputRequiredSignal(requests: missing) }
         return answers
+    }
+
+    /// Refuses keys a handler must not use: the generated form `input-<n>` (it would collide with the handler's own
+    /// unkeyed requests) and the same key twice in one batch (its requests would get one answer).
+    static func checkKeys(_ requests: [InputRequest]) throws(JSONRPCError) {
+        var seen: Set<String> = []
+        for key in requests.compactMap(\.key) {
+            if key.hasPrefix("input-"), !key.dropFirst(6).isEmpty, key.dropFirst(6).allSatisfy({ $0.isASCII && $0.isNumber }) {
+                throw .internalError("the input key \(key) is reserved for inputs without a key")
+            }
+            guard seen.insert(key).inserted else { throw .internalError("the input key \(key) is used twice in one request") }
+        }
     }
 
     /// Refuses an input request the client has not declared support for.
@@ -84,7 +104,8 @@ final class MRTRInputs: InputChannel {
                 throw .missingRequiredClientCapability(["roots": [:]], detail: "roots")
             }
         default:
-            break
+            // MRTR carries only elicitation, sampling and roots requests (a session's ping never comes here).
+            throw .internalError("\(method) cannot be asked of the client as an input")
         }
     }
 }
