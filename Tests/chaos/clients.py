@@ -40,15 +40,19 @@ AFTER_FINAL = 1.0         # seconds a stream is read on after its final answer (
 REISSUES = 6              # how many times a stateless call is sent at most
 RESUME_PAUSE = 0.2        # pause before a resume that was refused for now (409, 503, refused connection)
 NGINX_ERRORS = (502, 503, 504)
+ANSWER_TRIES = 12         # how many times an answer to a server-to-client request is posted at most (503s are retried
+                          # after their Retry-After, at most 1 s: about ten seconds of store outage)
 
 
 async def post_answer(http: httpx2.AsyncClient, rec: Recorder, answers: dict[str, int], url: str, headers: dict[str, str],
                       answer: dict[str, Any], note: Callable[[str], Any] | None = None, elsewhere_of: str | None = None,
                       count_elsewhere: bool = False) -> None:
-    """POSTs the client's answer to a server-to-client request: once, retried (three tries) only on a transport error;
-    counts it in `answers` (posted, accepted, refused, retried, and with `count_elsewhere` accepted by a replica other
-    than `elsewhere_of`), and notes each try with `note`."""
-    for _ in range(3):
+    """POSTs the client's answer to a server-to-client request, retried on a transport error (0.1 s apart) and on a
+    503 (after its Retry-After, as the server asks: the replica that got it could not reach the store, and the handler
+    waiting for the answer is still there), at most ANSWER_TRIES times; counts it in `answers` (posted, accepted,
+    refused, retried, and with `count_elsewhere` accepted by a replica other than `elsewhere_of`), and notes each try
+    with `note`."""
+    for _ in range(ANSWER_TRIES):
         answers["posted"] += 1
         reply = await exchange(http, rec, "POST", url, headers, encode(answer))
         if note is not None:
@@ -58,11 +62,16 @@ async def post_answer(http: httpx2.AsyncClient, rec: Recorder, answers: dict[str
             if count_elsewhere:
                 answers["elsewhere"] += int(reply.upstream is not None and reply.upstream != elsewhere_of)
             return
+        if reply.status == 503:
+            answers["retried"] += 1
+            await anyio.sleep(retry_pause(reply.retry_after))
+            continue
         if not is_transport_failure(reply):
             answers["refused"] += 1
             return
         answers["retried"] += 1
         await anyio.sleep(0.1)
+    answers["refused"] += 1
 
 
 @dataclass
