@@ -254,6 +254,37 @@ struct SessionStreamsTests {
             #expect(Self.refusalStatus(try await Self.open(a, session: session)) == 404)
         }
     }
+
+    /// An answer to a server-to-client request that arrives while the store fails for a moment waits for it (a
+    /// handler waits for the answer, and clients rarely post an answer twice), instead of a `503`. Once a try has
+    /// failed, a claim that holds this very answer (written by an earlier try) does not make it a refused duplicate.
+    @Test func anAnswerRidesOutAStoreThatFailsForAMoment() async throws {
+        var backends = Backends.inMemory()
+        let store = BlinkingStore()
+        backends.sessionStore = store
+        let (a, b) = try await Self.replicas(backends)
+        let session = try await Self.newSession(a)
+        let (id, slot) = a.relay.open(session: session)
+        defer { a.relay.close(id) }
+        let serving = Task { await a.relay.serveUntilCancelled() }
+        defer { serving.cancel() }
+        let answer: JSONValue = ["jsonrpc": "2.0", "id": .string(id), "result": ["action": "accept", "content": ["answer": "yes"]]]
+        for failures in [4, 2] {
+            // 4: the resume and the claim fail, then go through; 2 (with the claim of the first try kept): the same.
+            store.failures.withLock { $0 = failures }
+            let reply = try await b.respond(to: TransportRequest(action: .post(answer), principal: .anonymous, sessionID: session))
+            guard case .accepted = reply else {
+                Issue.record("the answer was not accepted: \(reply)")
+                return
+            }
+            #expect(store.failures.withLock { $0 } == 0)
+        }
+        #expect(try await slot.wait() == ["action": "accept", "content": ["answer": "yes"]])
+        // A different answer to the same request is still refused: the claim holds the first.
+        let other: JSONValue = ["jsonrpc": "2.0", "id": .string(id), "result": ["action": "decline"]]
+        let refused = try await b.respond(to: TransportRequest(action: .post(other), principal: .anonymous, sessionID: session))
+        #expect(Self.refusalStatus(refused) == 400)
+    }
 }
 
 /// Collects what a stream hands its writer.

@@ -72,8 +72,11 @@ final class Relay: Sendable {
     ///
     /// Local answers are delivered directly. An answer for another replica is claimed once in the session store (so a
     /// duplicate is refused on any replica) and relayed over the bus.
+    /// - Parameters:
+    ///   - retry: this is another try of the same answer, after a try that failed: a claim that already holds this very
+    ///     answer was written by that try, and is relayed rather than refused as a duplicate.
     /// - Returns: `false` when the answer is refused: unknown here or already answered.
-    func route(session: String, id: JSONRPCRequestID, result: Result<JSONValue, JSONRPCError>) async throws -> Bool {
+    func route(session: String, id: JSONRPCRequestID, result: Result<JSONValue, JSONRPCError>, retry: Bool = false) async throws -> Bool {
         guard case .string(let key) = id, let (replica, incarnation) = ClusterWire.Identifier.replica(ofClientRequest: key) else { return false }
         if replica == replicaID, incarnation == leases.incarnation {
             return deliver(session: session, id: id, result: result)
@@ -82,9 +85,9 @@ final class Relay: Sendable {
         // The claim holds the answer too: a waiting handler whose replica missed the bus message (its subscription
         // was reconnecting after a store outage) reads it from there.
         let answer = ClusterWire.Payload.relayedAnswer(session: session, requestID: key, result: result)
-        guard try await backends.sessionStore.create(claim, value: .string(String(decoding: answer, as: UTF8.self)), ttl: answerClaimTTL) != nil
-        else {
-            return false
+        let value = JSONValue.string(String(decoding: answer, as: UTF8.self))
+        if try await backends.sessionStore.create(claim, value: value, ttl: answerClaimTTL) == nil {
+            guard retry, let held = try await backends.sessionStore.get(claim), held.value == value else { return false }
         }
         if replica == replicaID {
             // An earlier run of this replica asked, and died: nothing waits for the answer.

@@ -229,18 +229,20 @@ extension MCPServer {
         guard let sessionID = request.sessionID else {
             return .refusal(.badRequest(.invalidRequest("the Mcp-Session-Id header is required; send initialize first")))
         }
-        guard let session = try await sessions.resume(sessionID, principal: request.principal) else {
-            return .refusal(.sessionNotFound)
-        }
+        // An answer waits for the store (answerReply); everything else needs the session at once.
         switch message {
+        case .response(let id, let result):
+            return try await answerReply(sessionID: sessionID, id: id, result: .success(result), principal: request.principal)
+        case .errorResponse(let id, let error):
+            return try await answerReply(sessionID: sessionID, id: id, result: .failure(error), principal: request.principal)
         case .notification(let method, let params):
+            guard try await sessions.resume(sessionID, principal: request.principal) != nil else { return .refusal(.sessionNotFound) }
             await handleSessionNotification(sessionID: sessionID, method: method, params: params)
             return .accepted
-        case .response(let id, let result):
-            return try await routeAnswer(sessionID: sessionID, id: id, result: .success(result))
-        case .errorResponse(let id, let error):
-            return try await routeAnswer(sessionID: sessionID, id: id, result: .failure(error))
         case .request(let id, let method, let params):
+            guard let session = try await sessions.resume(sessionID, principal: request.principal) else {
+                return .refusal(.sessionNotFound)
+            }
             if let refusal = scopeRefusal(method: method, params: params, principal: request.principal, id: id) { return .refusal(refusal) }
             let call = IncomingRequest(id: id, method: method, params: params, principal: request.principal)
             switch method {
@@ -257,10 +259,34 @@ extension MCPServer {
         }
     }
 
+    /// Serves a client's answer to a server-to-client request of a session. A store that fails for a moment is waited
+    /// for (up to 10 seconds) rather than answered with `503`: a handler waits for the answer, and clients rarely send
+    /// an answer again.
+    func answerReply(sessionID: String, id: JSONRPCRequestID?, result: Result<JSONValue, JSONRPCError>, principal: Principal) async throws -> TransportReply {
+        let deadline = ContinuousClock.now + .seconds(10)
+        var backoff = Duration.milliseconds(50)
+        var retry = false
+        while true {
+            do {
+                guard try await sessions.resume(sessionID, principal: principal) != nil else { return .refusal(.sessionNotFound) }
+                return try await routeAnswer(sessionID: sessionID, id: id, result: result, retry: retry)
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                guard ContinuousClock.now < deadline else { return unavailable(error) }
+                retry = true
+                try await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(1))
+            }
+        }
+    }
+
     /// Routes a client's answer to a server-to-client request of a session: `202`, or `400` for an answer that is
-    /// unknown or already given.
-    func routeAnswer(sessionID: String, id: JSONRPCRequestID?, result: Result<JSONValue, JSONRPCError>) async throws -> TransportReply {
-        guard let id, try await relay.route(session: sessionID, id: id, result: result) else {
+    /// unknown or already given (`retry`: see ``Relay/route(session:id:result:retry:)``).
+    func routeAnswer(
+        sessionID: String, id: JSONRPCRequestID?, result: Result<JSONValue, JSONRPCError>, retry: Bool = false
+    ) async throws -> TransportReply {
+        guard let id, try await relay.route(session: sessionID, id: id, result: result, retry: retry) else {
             let which = id.map { "with id \($0) " } ?? "with this id "
             return .refusal(.badRequest(.invalidRequest("no request \(which)is waiting: unknown or already answered")))
         }
