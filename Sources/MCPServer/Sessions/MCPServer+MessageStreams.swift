@@ -16,24 +16,14 @@ extension MCPServer {
         guard let sessionID = request.sessionID else {
             return .refusal(.badRequest(.invalidRequest("the sessionId query parameter is required")))
         }
-        let deadline = ContinuousClock.now + .seconds(10)
-        var backoff = Duration.milliseconds(50)
-        while true {
-            do {
-                return try await acceptMessage(body, sessionID: sessionID, principal: request.principal)
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                guard ContinuousClock.now < deadline else { return unavailable(error) }
-                try await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(1))
-            }
+        return try await ridingOutTheStore { retry in
+            try await acceptMessage(body, sessionID: sessionID, principal: request.principal, retry: retry)
         }
     }
 
     /// One try of ``messageReply(_:_:)``: everything up to the start of the work may be repeated (a mark written
-    /// twice changes nothing).
-    func acceptMessage(_ body: JSONValue, sessionID: String, principal: Principal) async throws -> TransportReply {
+    /// twice changes nothing; an answer's claim written by a failed try is recognized, `retry`).
+    func acceptMessage(_ body: JSONValue, sessionID: String, principal: Principal, retry: Bool = false) async throws -> TransportReply {
         guard let session = try await sessions.resume(sessionID, principal: principal) else { return .refusal(MessageStreams.gone) }
         let log = MessageStreamSink(log: backends.eventLog, stream: ClusterWire.Stream.messageStream(session: sessionID), ttl: configuration.sessionTTL)
         if case .array(let elements) = body {
@@ -65,9 +55,9 @@ extension MCPServer {
             await handleSessionNotification(sessionID: sessionID, method: method, params: params)
             return .accepted
         case .response(let id, let result):
-            return try await routeAnswer(sessionID: sessionID, id: id, result: .success(result))
+            return try await routeAnswer(sessionID: sessionID, id: id, result: .success(result), retry: retry)
         case .errorResponse(let id, let error):
-            return try await routeAnswer(sessionID: sessionID, id: id, result: .failure(error))
+            return try await routeAnswer(sessionID: sessionID, id: id, result: .failure(error), retry: retry)
         case .request(let id, let method, let params):
             if let refusal = scopeRefusal(method: method, params: params, principal: principal, id: id) { return .refusal(refusal) }
             // Marked before the stream's state is read: see MessageStreams on draining.

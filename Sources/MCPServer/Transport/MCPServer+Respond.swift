@@ -263,13 +263,23 @@ extension MCPServer {
     /// for (up to 10 seconds) rather than answered with `503`: a handler waits for the answer, and clients rarely send
     /// an answer again.
     func answerReply(sessionID: String, id: JSONRPCRequestID?, result: Result<JSONValue, JSONRPCError>, principal: Principal) async throws -> TransportReply {
-        let deadline = ContinuousClock.now + .seconds(10)
+        try await ridingOutTheStore { retry in
+            guard try await sessions.resume(sessionID, principal: principal) != nil else { return .refusal(.sessionNotFound) }
+            return try await routeAnswer(sessionID: sessionID, id: id, result: result, retry: retry)
+        }
+    }
+
+    /// Runs `body` again while it fails, as a store that fails for a moment makes it (backoff from 50 ms to 1 s),
+    /// until `limit` has passed; then answers `503`. `body` is told whether an earlier try failed.
+    func ridingOutTheStore(
+        for limit: Duration = .seconds(10), _ body: (_ retry: Bool) async throws -> TransportReply
+    ) async throws -> TransportReply {
+        let deadline = ContinuousClock.now + limit
         var backoff = Duration.milliseconds(50)
         var retry = false
         while true {
             do {
-                guard try await sessions.resume(sessionID, principal: principal) != nil else { return .refusal(.sessionNotFound) }
-                return try await routeAnswer(sessionID: sessionID, id: id, result: result, retry: retry)
+                return try await body(retry)
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
