@@ -23,9 +23,11 @@ extension MCPServer {
         let params = request.params
         switch request.method {
         case "server/discover":
+            var capabilities = registry.capabilities().objectValue ?? [:]
+            capabilities["extensions"] = [Self.tasksExtension: [:]]
             var fields: [String: JSONValue] = [
                 "supportedVersions": .array(Self.statelessVersions.map { .string($0) }),
-                "capabilities": registry.capabilities(),
+                "capabilities": .object(capabilities),
             ]
             if let instructions = configuration.instructions { fields["instructions"] = .string(instructions) }
             return completeResult(fields, cache: listCache)
@@ -53,6 +55,8 @@ extension MCPServer {
             return try await completion(request)
         case "subscriptions/listen":
             return try await listen(request, meta: meta, sink: sink)
+        case let method where session == nil && Self.taskMethods.contains(method):
+            return try await taskMethod(request, meta: meta)
         default:
             throw JSONRPCError.methodNotFound(request.method)
         }
@@ -223,6 +227,11 @@ extension MCPServer {
         }
         if let violation = entry.input.firstViolation(of: .object(arguments)) {
             return completeResult(CallToolResult.error("Invalid arguments for tool \(name): \(violation)").fields)
+        }
+        if session == nil, entry.tool.taskSupport.mode != .forbidden {
+            // A task only for a request that declares the extension itself; a tool that must be one refuses the rest.
+            if Self.declaresTasks(meta) { return try await createTask(tool: entry, arguments: arguments, request: request, meta: meta) }
+            if entry.tool.taskSupport.mode == .required { throw Self.tasksCapabilityMissing }
         }
         let outcome = try await runRound(
             request, meta: meta, sink: sink,

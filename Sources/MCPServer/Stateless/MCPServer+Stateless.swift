@@ -30,7 +30,8 @@ extension MCPServer {
     /// The methods of protocol 2026-07-28 this runtime serves.
     static let statelessMethods: Set<String> = [
         "server/discover", "tools/list", "tools/call", "resources/list", "resources/templates/list", "resources/read",
-        "prompts/list", "prompts/get", "completion/complete", "subscriptions/listen",
+        "prompts/list", "prompts/get", "completion/complete", "subscriptions/listen", "tasks/get", "tasks/update",
+        "tasks/cancel",
     ]
 
     /// The stateless protocol versions this server accepts, newest first.

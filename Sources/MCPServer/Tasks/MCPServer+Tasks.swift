@@ -1,0 +1,352 @@
+//
+// This source file is part of the swift-mcp-server project.
+// SPDX-License-Identifier: Apache-2.0
+//
+
+import Logging
+import Synchronization
+
+/// Tasks (the 2026-07-28 `io.modelcontextprotocol/tasks` extension): a `tools/call` answered with a durable handle
+/// while the tool runs as work its replica owns. The task lives in the shared store (`mcp:task:<id>`), changed only by
+/// compare-and-set, so any replica serves `tasks/get`, `tasks/update` and `tasks/cancel`; every change is published on
+/// the task's bus channel, which wakes the running handler (answers, cancellation) and feeds `notifications/tasks` to
+/// listen streams on any replica. A task whose replica died is moved on by whichever replica notices first.
+extension MCPServer {
+    /// The extension's identifier.
+    static let tasksExtension = "io.modelcontextprotocol/tasks"
+    /// The methods of the extension.
+    static let taskMethods: Set<String> = ["tasks/get", "tasks/update", "tasks/cancel"]
+    /// How long a task is kept after it is created (`ttlMs`).
+    static let taskTTL = Duration.seconds(3600)
+    /// The polling interval suggested to clients (`pollIntervalMs`).
+    static let taskPollInterval = Duration.milliseconds(500)
+    /// How many times a re-runnable task is started at most (the first run and the takeovers).
+    static let taskMaximumAttempts = 3
+
+    static func taskKey(_ id: String) -> String { "mcp:task:\(id)" }
+    static func taskChannel(_ id: String) -> String { "mcp:task:\(id)" }
+
+    /// Whether the request declares the tasks extension in its own capabilities.
+    static func declaresTasks(_ meta: RequestMeta) -> Bool { meta.hasCapability("extensions", tasksExtension) }
+
+    /// The `-32021` of a request that needs the extension.
+    static var tasksCapabilityMissing: JSONRPCError {
+        .missingRequiredClientCapability(["extensions": [tasksExtension: [:]]], detail: "the \(tasksExtension) extension")
+    }
+
+    // MARK: Creating and running
+
+    /// Creates the task of a `tools/call` (durably, before the `CreateTaskResult` goes out) and starts running it.
+    func createTask(
+        tool entry: Registry.RegisteredTool, arguments: [String: JSONValue], request: IncomingRequest, meta: RequestMeta
+    ) async throws -> JSONValue {
+        let now = WallClock.system.millis()
+        let record = TaskRecord(
+            id: "t" + StreamKey.random() + StreamKey.random(),
+            principal: request.principal.id,
+            createdAt: now,
+            ttlMs: Self.taskTTL.wholeMilliseconds,
+            pollIntervalMs: Self.taskPollInterval.wholeMilliseconds,
+            replica: configuration.replicaID,
+            incarnation: leases.incarnation,
+            tool: entry.tool.name,
+            arguments: .object(arguments),
+            clientCapabilities: meta.clientCapabilities
+        )
+        guard try await backends.sessionStore.create(Self.taskKey(record.id), value: record.json, ttl: Self.taskTTL) != nil else {
+            throw JSONRPCError.internalError("could not create the task")
+        }
+        start(record, handler: entry.handler, meta: meta)
+        var fields = record.detailed
+        fields["resultType"] = "task"
+        fields["_meta"] = serverInfoMeta
+        return .object(fields)
+    }
+
+    /// Runs a task's handler as work this replica owns; a replica that is draining fails it at once with `-32010`.
+    func start(_ record: TaskRecord, handler: @escaping ToolHandler, meta: RequestMeta) {
+        let id = record.id
+        let principal = Principal(id: record.principal)
+        let arguments = record.arguments.objectValue ?? [:]
+        let started = supervisor.start { [self] in
+            await runTask(id: id, principal: principal, arguments: arguments, meta: meta, handler: handler)
+        }
+        if !started {
+            Task.immediate { [self] in
+                _ = try? await finishTask(id, .failure(.replicaStopped(.drainDeadline, replica: configuration.replicaID)))
+            }
+        }
+    }
+
+    enum TaskOutcome: Sendable {
+        case result(JSONValue)
+        case failure(JSONRPCError)
+        case cancelled
+    }
+
+    func runTask(id: String, principal: Principal, arguments: [String: JSONValue], meta: RequestMeta, handler: @escaping ToolHandler) async {
+        let context = HandlerContext(
+            requestID: .string(id),
+            method: "tools/call",
+            principal: principal,
+            meta: meta,
+            logger: logger,
+            sink: TaskSink(server: self, taskID: id),
+            inputChannel: TaskInputs(server: self, taskID: id),
+            runtime: handlerRuntime,
+            session: nil
+        )
+        let outcome = await withTaskGroup(of: TaskOutcome?.self) { group -> TaskOutcome in
+            group.addTask {
+                do {
+                    let result = try await handler(arguments, context)
+                    return .result(self.completeResult(result.fields))
+                } catch let error as JSONRPCError {
+                    return .failure(error)
+                } catch is CancellationError {
+                    return nil
+                } catch {
+                    return .result(self.completeResult(CallToolResult.error("Tool failed: \(error)").fields))
+                }
+            }
+            group.addTask {
+                // A cancellation asked on any replica: published on the task's channel, and kept in the record.
+                _ = try? await self.awaitTask(id) { $0.cancelRequested || $0.isTerminal }
+                return Task.isCancelled ? nil : .cancelled
+            }
+            var first = await group.next() ?? nil
+            group.cancelAll()
+            if first == nil { first = await group.next() ?? nil }
+            return first ?? .cancelled
+        }
+        do {
+            _ = try await finishTask(id, outcome)
+        } catch {
+            logger.error("could not record the end of a task", metadata: ["mcp.task": "\(id)", "mcp.error": "\(error)"])
+        }
+    }
+
+    /// Moves a task to its terminal state once (nothing changes a terminal task).
+    func finishTask(_ id: String, _ outcome: TaskOutcome) async throws -> TaskRecord? {
+        try await updateTask(id) { record in
+            guard !record.isTerminal else { return false }
+            switch outcome {
+            case .result(let result):
+                record.status = .completed
+                var r = result.objectValue ?? [:]
+                r["resultType"] = nil
+                r["_meta"] = nil
+                record.result = .object(r)
+            case .failure(let error):
+                record.status = .failed
+                record.error = error.json
+                record.statusMessage = error.message
+            case .cancelled:
+                record.status = .cancelled
+            }
+            record.inputRequests = [:]
+            record.answers = [:]
+            return true
+        }
+    }
+
+    // MARK: The store
+
+    func loadTask(_ id: String) async throws -> TaskRecord? {
+        guard let stored = try await backends.sessionStore.get(Self.taskKey(id)) else { return nil }
+        return TaskRecord(json: stored.value)
+    }
+
+    /// Changes a task by compare-and-set; `mutate` returns `false` to leave it as it is. Every change is published on
+    /// the task's channel (the full task, for `notifications/tasks`, with its principal).
+    /// - Returns: the task after the change (or as it was), `nil` if it does not exist.
+    @discardableResult
+    func updateTask(_ id: String, _ mutate: (inout TaskRecord) -> Bool) async throws -> TaskRecord? {
+        let store = backends.sessionStore
+        for _ in 0..<64 {
+            guard let stored = try await store.get(Self.taskKey(id)), var record = TaskRecord(json: stored.value) else { return nil }
+            guard mutate(&record) else { return record }
+            record.lastUpdatedAt = max(WallClock.system.millis(), record.lastUpdatedAt)
+            let remaining = Duration.milliseconds(max(1000, record.createdAt + record.ttlMs - record.lastUpdatedAt))
+            if try await store.compareAndSet(Self.taskKey(id), value: record.json, expectedVersion: stored.version, ttl: remaining) != nil {
+                try? await backends.messageBus.publish(
+                    JSONWriter.encode(["p": .string(record.principal), "t": .object(record.detailed)]),
+                    to: Self.taskChannel(id)
+                )
+                return record
+            }
+        }
+        throw JSONRPCError.internalError("the task changed too often to be updated")
+    }
+
+    /// Waits until the task satisfies `condition` (read again on every message on its channel, and every second in
+    /// case a message was lost), and returns it; `nil` if it disappears.
+    func awaitTask(_ id: String, until condition: @escaping @Sendable (TaskRecord) -> Bool) async throws -> TaskRecord? {
+        let (wakeups, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        return try await backends.messageBus.subscribe(
+            to: [Self.taskChannel(id)],
+            deliver: { _ in continuation.yield() },
+            onEnd: { continuation.yield() }
+        ) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: .seconds(1))
+                        continuation.yield()
+                    }
+                }
+                defer { group.cancelAll() }
+                continuation.yield()
+                for await _ in wakeups {
+                    try Task.checkCancellation()
+                    guard let record = try await self.loadTask(id) else { return nil }
+                    if condition(record) { return record }
+                }
+                return nil
+            }
+        }
+    }
+
+    // MARK: Methods
+
+    /// `tasks/get`, `tasks/update` and `tasks/cancel`.
+    func taskMethod(_ request: IncomingRequest, meta: RequestMeta) async throws -> JSONValue {
+        guard Self.declaresTasks(meta) else { throw Self.tasksCapabilityMissing }
+        guard case .string(let id)? = request.params["taskId"] else { throw JSONRPCError.invalidParams("taskId must be a string") }
+        // Another principal's task is the same error as one that does not exist: no oracle.
+        guard var record = try await loadTask(id), record.principal == request.principal.id else {
+            throw JSONRPCError.invalidParams("Failed to retrieve task: Task not found")
+        }
+        if !record.isTerminal, let moved = try await takeOverIfLost(record) { record = moved }
+        switch request.method {
+        case "tasks/get":
+            return completeResult(record.detailed)
+        case "tasks/update":
+            guard case .object(let responses)? = request.params["inputResponses"] else {
+                throw JSONRPCError.invalidParams("inputResponses must be an object")
+            }
+            for (key, value) in responses {
+                guard case .object = value else { throw JSONRPCError.invalidParams("inputResponses.\(key) must be an object") }
+            }
+            // Answers to keys that are not outstanding are ignored, as the extension asks.
+            try await updateTask(id) { record in
+                let fresh = responses.filter { record.inputRequests[$0.key] != nil && record.answers[$0.key] == nil }
+                guard !fresh.isEmpty, !record.isTerminal else { return false }
+                for (key, value) in fresh { record.answers[key] = value }
+                return true
+            }
+            return completeResult([:])
+        default:  // tasks/cancel
+            try await updateTask(id) { record in
+                guard !record.isTerminal, !record.cancelRequested else { return false }
+                record.cancelRequested = true
+                return true
+            }
+            return completeResult([:])
+        }
+    }
+
+    // MARK: Replica loss
+
+    /// A task whose replica is gone (its lease expired) is moved on, exactly once, by the replica that notices:
+    /// started again here when its tool may run again and attempts remain, failed with `-32010` otherwise.
+    func takeOverIfLost(_ record: TaskRecord) async throws -> TaskRecord? {
+        if record.replica == configuration.replicaID, record.incarnation == leases.incarnation { return nil }
+        guard try await !leases.isAlive(record.replica, incarnation: record.incarnation) else { return nil }
+        let entry = registry.tool(named: record.tool)
+        let rerun = entry.map { $0.tool.taskSupport.rerunnable } == true && record.attempts < Self.taskMaximumAttempts && !isDraining
+        var mine = false
+        let moved = try await updateTask(record.id) { current in
+            // Only the replica that changes it from the dead owner's state takes it over.
+            guard !current.isTerminal, current.replica == record.replica, current.incarnation == record.incarnation else { return false }
+            mine = true
+            if rerun && !current.cancelRequested {
+                current.replica = configuration.replicaID
+                current.incarnation = leases.incarnation
+                current.attempts += 1
+                current.status = .working
+                current.statusMessage = "restarted on another replica (attempt \(current.attempts))"
+                current.inputRequests = [:]
+                current.answers = [:]
+            } else if current.cancelRequested {
+                current.status = .cancelled
+            } else {
+                let error = JSONRPCError.replicaStopped(.replicaLost, replica: record.replica)
+                current.status = .failed
+                current.error = error.json
+                current.statusMessage = error.message
+            }
+            return true
+        }
+        if mine, let moved, moved.status == .working, moved.replica == configuration.replicaID, let entry {
+            logger.info("took over a task whose replica stopped", metadata: ["mcp.task": "\(record.id)", "mcp.peer": "\(record.replica)"])
+            let meta = RequestMeta(protocolVersion: .v2026_07_28, clientInfo: nil, clientCapabilities: moved.clientCapabilities)
+            start(moved, handler: entry.handler, meta: meta)
+        }
+        return moved
+    }
+}
+
+/// Where a task's handler sends what it would send on a request's stream: a progress message becomes the task's
+/// `statusMessage`; log messages have nowhere to go (the extension carries none).
+struct TaskSink: MessageSink {
+    let server: MCPServer
+    let taskID: String
+
+    func send(_ message: JSONValue) async throws {}
+
+    func status(_ text: String) async throws {
+        try await server.updateTask(taskID) { record in
+            guard !record.isTerminal, record.statusMessage != text else { return false }
+            record.statusMessage = text
+            return true
+        }
+    }
+}
+
+/// A task's input channel: an input request moves the task to `input_required` with the request under its key, and
+/// the handler waits (it does not re-run) until `tasks/update` on any replica has answered every key it asked for.
+final class TaskInputs: InputChannel {
+    let server: MCPServer
+    let taskID: String
+    private let counter = Mutex(0)
+
+    init(server: MCPServer, taskID: String) {
+        self.server = server
+        self.taskID = taskID
+    }
+
+    func request(_ requests: [InputRequest], context: HandlerContext) async throws -> [JSONValue] {
+        try MRTRInputs.checkKeys(requests)
+        for r in requests { try MRTRInputs.checkCapability(method: r.method, params: r.params, meta: context.meta) }
+        let keyed = requests.map { r -> (String, JSONValue) in
+            let key = r.key ?? counter.withLock { n in
+                n += 1
+                return "input-\(n)"
+            }
+            return (key, ["method": .string(r.method), "params": r.params])
+        }
+        let keys = keyed.map(\.0)
+        try await server.updateTask(taskID) { record in
+            guard !record.isTerminal else { return false }
+            for (key, request) in keyed where !record.answered.contains(key) { record.inputRequests[key] = request }
+            record.status = .input_required
+            return true
+        }
+        guard let answered = try await server.awaitTask(taskID, until: { record in
+            record.isTerminal || record.cancelRequested || keys.allSatisfy { record.answers[$0] != nil }
+        }) else { throw CancellationError() }
+        guard !answered.isTerminal, !answered.cancelRequested else { throw CancellationError() }
+        let answers = keys.map { answered.answers[$0] ?? [:] }
+        try await server.updateTask(taskID) { record in
+            for key in keys {
+                record.inputRequests[key] = nil
+                record.answers[key] = nil
+                if !record.answered.contains(key) { record.answered.append(key) }
+            }
+            if record.status == .input_required, record.inputRequests.isEmpty { record.status = .working }
+            return true
+        }
+        return answers
+    }
+}
