@@ -112,6 +112,57 @@ struct TaskTests {
         }
     }
 
+    /// A replica whose lease lapses (killed, in effect: `a` renews it once and never again) while it runs a task: the
+    /// next `tasks/get` elsewhere moves the task on, exactly once: a tool that may run again starts over on the
+    /// replica that noticed and completes; any other fails with -32010 (replica_lost). The first replica's run, still
+    /// going, changes nothing after that.
+    @Test(arguments: [true, false]) func aTaskWhoseReplicaDiedIsTakenOverOrFailed(rerunnable: Bool) async throws {
+        let shared = Backends.inMemory()
+        func replica(_ name: String) -> MCPServer {
+            let server = MCPServer(
+                configuration: MCPServerConfiguration(name: "demo", version: "1", replicaID: name, replicaLease: .milliseconds(300)),
+                backends: shared
+            )
+            DemoServer.register(on: server)
+            server.registerTool(
+                Tool(name: "slow", inputSchema: ["type": "object"], taskSupport: .optional(rerunnable: rerunnable))
+            ) { _, context in
+                for step in 1...10 {
+                    try await Task.sleep(for: .milliseconds(60))
+                    try await context.progress(Double(step), message: "step \(step) on \(context.replicaID)")
+                }
+                return .text("done on \(context.replicaID)")
+            }
+            return server
+        }
+        let (a, b) = (replica("a"), replica("b"))
+        a.supervisor.setRunning(true)
+        try await a.leases.renew()
+        try await CrossReplicaTests.withRunning([b]) {
+            let created = await call(a, "tools/call", ["name": "slow", "arguments": [:]], capabilities: Self.withTasks)
+            let id = try #require(created["result"]?["taskId"]?.stringValue)
+            // a's lease (300 ms) lapses; b has held its own for a whole period, so it may judge a dead.
+            try await Task.sleep(for: .milliseconds(450))
+            let moved = await call(b, "tasks/get", ["taskId": .string(id)], capabilities: Self.withTasks)["result"]
+            if rerunnable {
+                #expect(moved?["status"] == "working")
+                let done = try await Self.poll(b, id) { $0["status"] == "completed" }
+                #expect(done["result"]?["content"] == [["type": "text", "text": "done on b"]])
+            } else {
+                #expect(moved?["status"] == "failed")
+                #expect(moved?["error"]?["code"] == -32010)
+                #expect(moved?["error"]?["data"]?["reason"] == "replica_lost")
+                #expect(moved?["error"]?["data"]?["replica"] == "a")
+            }
+            // a's own run ends by itself and changes nothing.
+            while a.supervisor.activeJobs > 0 { try await Task.sleep(for: .milliseconds(10)) }
+            let final = await call(b, "tasks/get", ["taskId": .string(id)], capabilities: Self.withTasks)["result"]
+            #expect(final?["status"] == (rerunnable ? "completed" : "failed"))
+            #expect(final?["statusMessage"]?.stringValue?.contains("on a") != true || !rerunnable)
+        }
+        a.supervisor.setRunning(false)
+    }
+
     @Test func timestampsAreISO8601() {
         #expect(ISO8601.format(millis: 0) == "1970-01-01T00:00:00.000Z")
         #expect(ISO8601.format(millis: 1_785_235_800_123) == "2026-07-28T10:50:00.123Z")

@@ -66,10 +66,11 @@ extension MCPServer {
     /// Runs a task's handler as work this replica owns; a replica that is draining fails it at once with `-32010`.
     func start(_ record: TaskRecord, handler: @escaping ToolHandler, meta: RequestMeta) {
         let id = record.id
+        let rerunnable = registry.tool(named: record.tool)?.tool.taskSupport.rerunnable ?? false
         let principal = Principal(id: record.principal)
         let arguments = record.arguments.objectValue ?? [:]
         let started = supervisor.start { [self] in
-            await runTask(id: id, principal: principal, arguments: arguments, meta: meta, handler: handler)
+            await runTask(id: id, principal: principal, arguments: arguments, meta: meta, rerunnable: rerunnable, handler: handler)
         }
         if !started {
             Task.immediate { [self] in
@@ -82,9 +83,13 @@ extension MCPServer {
         case result(JSONValue)
         case failure(JSONRPCError)
         case cancelled
+        /// This run ended without an outcome: its task belongs to another replica now, or the drain cut it.
+        case abandoned
     }
 
-    func runTask(id: String, principal: Principal, arguments: [String: JSONValue], meta: RequestMeta, handler: @escaping ToolHandler) async {
+    func runTask(
+        id: String, principal: Principal, arguments: [String: JSONValue], meta: RequestMeta, rerunnable: Bool, handler: @escaping ToolHandler
+    ) async {
         let context = HandlerContext(
             requestID: .string(id),
             method: "tools/call",
@@ -110,26 +115,47 @@ extension MCPServer {
                 }
             }
             group.addTask {
-                // A cancellation asked on any replica: published on the task's channel, and kept in the record.
-                _ = try? await self.awaitTask(id) { $0.cancelRequested || $0.isTerminal }
-                return Task.isCancelled ? nil : .cancelled
+                // A cancellation asked on any replica (published on the task's channel, and kept in the record), or
+                // the task taken over by another replica (this one was thought dead): either way this run ends.
+                let (replica, incarnation) = (self.configuration.replicaID, self.leases.incarnation)
+                let seen = try? await self.awaitTask(id) {
+                    $0.cancelRequested || $0.isTerminal || $0.replica != replica || $0.incarnation != incarnation
+                }
+                guard !Task.isCancelled, let seen else { return nil }
+                return seen.cancelRequested ? .cancelled : .abandoned
             }
-            var first = await group.next() ?? nil
+            let first = await group.next() ?? nil
             group.cancelAll()
-            if first == nil { first = await group.next() ?? nil }
-            return first ?? .cancelled
+            // nil: the job itself was cancelled, by the drain deadline.
+            return first ?? .abandoned
+        }
+        let finalOutcome: TaskOutcome
+        switch outcome {
+        case .abandoned where supervisor.isDraining || Task.isCancelled:
+            // Cut by the drain: a tool that may run again is left to the replica that notices this one gone (its
+            // lease ends with the process); any other fails with -32010.
+            guard !rerunnable else {
+                logger.info("left a task to another replica at the drain deadline", metadata: ["mcp.task": "\(id)"])
+                return
+            }
+            finalOutcome = .failure(.replicaStopped(.drainDeadline, replica: configuration.replicaID))
+        case .abandoned:
+            return
+        default:
+            finalOutcome = outcome
         }
         do {
-            _ = try await finishTask(id, outcome)
+            _ = try await finishTask(id, finalOutcome)
         } catch {
             logger.error("could not record the end of a task", metadata: ["mcp.task": "\(id)", "mcp.error": "\(error)"])
         }
     }
 
-    /// Moves a task to its terminal state once (nothing changes a terminal task).
+    /// Moves a task to its terminal state once (nothing changes a terminal task), if this run of this replica still
+    /// owns it.
     func finishTask(_ id: String, _ outcome: TaskOutcome) async throws -> TaskRecord? {
         try await updateTask(id) { record in
-            guard !record.isTerminal else { return false }
+            guard !record.isTerminal, runs(record) else { return false }
             switch outcome {
             case .result(let result):
                 record.status = .completed
@@ -143,11 +169,19 @@ extension MCPServer {
                 record.statusMessage = error.message
             case .cancelled:
                 record.status = .cancelled
+            case .abandoned:
+                return false
             }
             record.inputRequests = [:]
             record.answers = [:]
             return true
         }
+    }
+
+    /// Whether this run of this replica runs `record` (a replica thought dead may still be running a task that another
+    /// took over: it must change nothing).
+    func runs(_ record: TaskRecord) -> Bool {
+        record.replica == configuration.replicaID && record.incarnation == leases.incarnation
     }
 
     // MARK: The store
@@ -297,7 +331,7 @@ struct TaskSink: MessageSink {
 
     func status(_ text: String) async throws {
         try await server.updateTask(taskID) { record in
-            guard !record.isTerminal, record.statusMessage != text else { return false }
+            guard !record.isTerminal, server.runs(record), record.statusMessage != text else { return false }
             record.statusMessage = text
             return true
         }
@@ -328,7 +362,7 @@ final class TaskInputs: InputChannel {
         }
         let keys = keyed.map(\.0)
         try await server.updateTask(taskID) { record in
-            guard !record.isTerminal else { return false }
+            guard !record.isTerminal, server.runs(record) else { return false }
             for (key, request) in keyed where !record.answered.contains(key) { record.inputRequests[key] = request }
             record.status = .input_required
             return true
@@ -339,6 +373,7 @@ final class TaskInputs: InputChannel {
         guard !answered.isTerminal, !answered.cancelRequested else { throw CancellationError() }
         let answers = keys.map { answered.answers[$0] ?? [:] }
         try await server.updateTask(taskID) { record in
+            guard server.runs(record) else { return false }
             for key in keys {
                 record.inputRequests[key] = nil
                 record.answers[key] = nil
