@@ -264,9 +264,14 @@ extension MCPServer {
             }
             // Answers to keys that are not outstanding are ignored, as the extension asks.
             try await updateTask(id) { record in
-                let fresh = responses.filter { record.inputRequests[$0.key] != nil && record.answers[$0.key] == nil }
+                let fresh = responses.filter { record.inputRequests[$0.key] != nil }
                 guard !fresh.isEmpty, !record.isTerminal else { return false }
-                for (key, value) in fresh { record.answers[key] = value }
+                // An answered request is no longer outstanding: the task lists only what it still needs.
+                for (key, value) in fresh {
+                    record.answers[key] = value
+                    record.inputRequests[key] = nil
+                }
+                if record.inputRequests.isEmpty, record.status == .input_required { record.status = .working }
                 return true
             }
             return completeResult([:])
@@ -375,7 +380,6 @@ final class TaskInputs: InputChannel {
         try await server.updateTask(taskID) { record in
             guard server.runs(record) else { return false }
             for key in keys {
-                record.inputRequests[key] = nil
                 record.answers[key] = nil
                 if !record.answered.contains(key) { record.answered.append(key) }
             }
