@@ -45,6 +45,8 @@ public struct Tool: Sendable, Hashable {
         if let description { o["description"] = .string(description) }
         if let outputSchema { o["outputSchema"] = outputSchema }
         if let annotations { o["annotations"] = annotations }
+        // 2025-11-25's tool-level task negotiation (2026-07-28 ignores it: the server decides per request).
+        if taskSupport.mode != .forbidden { o["execution"] = ["taskSupport": .string(taskSupport.mode.rawValue)] }
         return .object(o)
     }
 }

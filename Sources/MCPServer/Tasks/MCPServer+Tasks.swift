@@ -389,3 +389,162 @@ final class TaskInputs: InputChannel {
         return answers
     }
 }
+
+// MARK: - 2025-11-25 tasks, for session clients
+
+extension TaskRecord {
+    /// The task as 2025-11-25 shows it (`ttl` and `pollInterval` rather than `ttlMs` and `pollIntervalMs`, no payload).
+    var legacy: JSONValue {
+        var o: [String: JSONValue] = [
+            "taskId": .string(id), "status": .string(status.rawValue), "createdAt": .string(ISO8601.format(millis: createdAt)),
+            "lastUpdatedAt": .string(ISO8601.format(millis: lastUpdatedAt)), "ttl": .int(ttlMs), "pollInterval": .int(pollIntervalMs),
+        ]
+        if let statusMessage { o["statusMessage"] = .string(statusMessage) }
+        return .object(o)
+    }
+}
+
+extension MCPServer {
+    static let relatedTaskKey = "io.modelcontextprotocol/related-task"
+    static func taskIndexKey(_ principal: String) -> String { "mcp:tasks:\(principal)" }
+    /// How many tasks `tasks/list` keeps per principal (the newest).
+    static let taskIndexLimit = 500
+
+    /// A session's task-augmented `tools/call`: the task is created (and listed for the caller) before the
+    /// `CreateTaskResult` goes out, then runs as in 2026-07-28; its inputs reach the client on `tasks/result`.
+    func createSessionTask(
+        tool entry: Registry.RegisteredTool, arguments: [String: JSONValue], request: IncomingRequest, meta: RequestMeta
+    ) async throws -> JSONValue {
+        let created = try await createTask(tool: entry, arguments: arguments, request: request, meta: meta)
+        guard let id = created["taskId"]?.stringValue, let record = try await loadTask(id) else {
+            throw JSONRPCError.internalError("the task disappeared")
+        }
+        try await indexTask(id, principal: request.principal.id)
+        return completeResult(["task": record.legacy])
+    }
+
+    func indexTask(_ id: String, principal: String) async throws {
+        let store = backends.sessionStore
+        let key = Self.taskIndexKey(principal)
+        for _ in 0..<64 {
+            if let current = try await store.get(key) {
+                var ids = current.value.arrayValue ?? []
+                ids.append(.string(id))
+                if ids.count > Self.taskIndexLimit { ids.removeFirst(ids.count - Self.taskIndexLimit) }
+                if try await store.compareAndSet(key, value: .array(ids), expectedVersion: current.version, ttl: Self.taskTTL) != nil { return }
+            } else if try await store.create(key, value: [.string(id)], ttl: Self.taskTTL) != nil {
+                return
+            }
+        }
+        throw JSONRPCError.internalError("the task list changed too often to be updated")
+    }
+
+    /// `tasks/get`, `tasks/result`, `tasks/list` and `tasks/cancel` of a 2025-11-25 session.
+    func sessionTaskMethod(_ request: IncomingRequest, sink: any MessageSink) async throws -> JSONValue {
+        let principal = request.principal.id
+        if request.method == "tasks/list" { return try await listTasks(principal: principal, cursor: request.params["cursor"]) }
+        guard case .string(let id)? = request.params["taskId"] else { throw JSONRPCError.invalidParams("taskId must be a string") }
+        guard var record = try await loadTask(id), record.principal == principal else {
+            throw JSONRPCError.invalidParams("Failed to retrieve task: Task not found")
+        }
+        if !record.isTerminal, let moved = try await takeOverIfLost(record) { record = moved }
+        switch request.method {
+        case "tasks/get":
+            return completeResult(record.legacy.objectValue ?? [:])
+        case "tasks/cancel":
+            guard !record.isTerminal else { throw JSONRPCError.invalidParams("Cannot cancel a task in status \(record.status.rawValue)") }
+            // Cancelled before the response, as 2025-11-25 asks; the running handler hears it and stops.
+            let cancelled = try await updateTask(id) { record in
+                guard !record.isTerminal else { return false }
+                record.cancelRequested = true
+                record.status = .cancelled
+                record.statusMessage = "The task was cancelled by request."
+                record.inputRequests = [:]
+                return true
+            }
+            guard let cancelled, cancelled.status == .cancelled else {
+                throw JSONRPCError.invalidParams("Cannot cancel a task in status \(cancelled?.status.rawValue ?? "unknown")")
+            }
+            return completeResult(cancelled.legacy.objectValue ?? [:])
+        default:  // tasks/result
+            return try await taskResult(id, principal: principal, sink: sink)
+        }
+    }
+
+    /// `tasks/result`: blocks until the task is terminal, on whichever replica; meanwhile every input the task needs
+    /// goes to the client as a server-to-client request on this stream (id `task:<taskId>:<key>`, with the
+    /// related-task metadata), and the client's answer, on any replica, goes to the task.
+    func taskResult(_ id: String, principal: String, sink: any MessageSink) async throws -> JSONValue {
+        var sent: Set<String> = []
+        while true {
+            guard var record = try await loadTask(id), record.principal == principal else {
+                throw JSONRPCError.invalidParams("Failed to retrieve task: Task not found")
+            }
+            if !record.isTerminal, let moved = try await takeOverIfLost(record) { record = moved }
+            switch record.status {
+            case .completed:
+                var result = record.result?.objectValue ?? [:]
+                result["_meta"] = [Self.relatedTaskKey: ["taskId": .string(id)]]
+                return completeResult(result)
+            case .failed:
+                let error = record.error ?? [:]
+                throw JSONRPCError(
+                    code: error["code"]?.intValue ?? JSONRPCError.internalErrorCode,
+                    message: error["message"]?.stringValue ?? "the task failed",
+                    data: error["data"]
+                )
+            case .cancelled:
+                throw JSONRPCError.internalError("the task was cancelled")
+            case .working, .input_required:
+                for (key, input) in record.inputRequests.sorted(by: { $0.key < $1.key }) where !sent.contains(key) {
+                    var params = input["params"]?.objectValue ?? [:]
+                    var meta = params["_meta"]?.objectValue ?? [:]
+                    meta[Self.relatedTaskKey] = ["taskId": .string(id)]
+                    params["_meta"] = .object(meta)
+                    try await sink.send(
+                        ["jsonrpc": "2.0", "id": .string("task:\(id):\(key)"), "method": input["method"] ?? .null, "params": .object(params)]
+                    )
+                    sent.insert(key)
+                }
+                let known = sent
+                _ = try await awaitTask(id) { $0.isTerminal || $0.inputRequests.keys.contains { !known.contains($0) } }
+            }
+        }
+    }
+
+    /// The caller's tasks, newest first, 50 to a page.
+    func listTasks(principal: String, cursor: JSONValue?) async throws -> JSONValue {
+        let ids = (try await backends.sessionStore.get(Self.taskIndexKey(principal))?.value.arrayValue ?? []).reversed().compactMap(\.stringValue)
+        var tasks: [JSONValue] = []
+        for id in ids {
+            if let record = try await loadTask(id), record.principal == principal { tasks.append(record.legacy) }
+        }
+        let (page, next) = try self.page(tasks, cursor: cursor)
+        var o: [String: JSONValue] = ["tasks": .array(page)]
+        if let next { o["nextCursor"] = .string(next) }
+        return completeResult(o)
+    }
+
+    /// A client's answer to a task's input request (`task:<taskId>:<key>`): stored in the task if that input is still
+    /// outstanding; `false` otherwise (unknown, another caller's, or answered already).
+    func answerTaskInput(_ requestID: String, result: Result<JSONValue, JSONRPCError>, principal: Principal) async throws -> Bool {
+        let parts = requestID.split(separator: ":", maxSplits: 2).map(String.init)
+        guard parts.count == 3, parts[0] == "task" else { return false }
+        let (id, key) = (parts[1], parts[2])
+        let answer: JSONValue
+        switch result {
+        case .success(let value): answer = value
+        case .failure: answer = ["action": "cancel"]  // the client could not answer: as a dismissed request
+        }
+        var accepted = false
+        try await updateTask(id) { record in
+            guard record.principal == principal.id, !record.isTerminal, record.inputRequests[key] != nil else { return false }
+            record.answers[key] = answer
+            record.inputRequests[key] = nil
+            if record.inputRequests.isEmpty, record.status == .input_required { record.status = .working }
+            accepted = true
+            return true
+        }
+        return accepted
+    }
+}
