@@ -155,6 +155,7 @@ LEGACY_NOTIFICATION_DEFS: dict[str, str] = {
     "notifications/tools/list_changed": "ToolListChangedNotification",
     "notifications/prompts/list_changed": "PromptListChangedNotification",
     "notifications/elicitation/complete": "ElicitationCompleteNotification",  # 2025-11-25
+    "notifications/tasks/status": "TaskStatusNotification",  # 2025-11-25
 }
 
 # list_changed notification -> the server capability that must have listChanged: true

@@ -476,11 +476,17 @@ extension MCPServer {
     /// related-task metadata), and the client's answer, on any replica, goes to the task.
     func taskResult(_ id: String, principal: String, sink: any MessageSink) async throws -> JSONValue {
         var sent: Set<String> = []
+        var lastStatus: (TaskRecord.Status, String?)?
         while true {
             guard var record = try await loadTask(id), record.principal == principal else {
                 throw JSONRPCError.invalidParams("Failed to retrieve task: Task not found")
             }
             if !record.isTerminal, let moved = try await takeOverIfLost(record) { record = moved }
+            if let last = lastStatus, last != (record.status, record.statusMessage) {
+                // Each change of status (or of its message) while the client waits: notifications/tasks/status.
+                try await sink.send(["jsonrpc": "2.0", "method": "notifications/tasks/status", "params": record.legacy])
+            }
+            lastStatus = (record.status, record.statusMessage)
             switch record.status {
             case .completed:
                 var result = record.result?.objectValue ?? [:]
@@ -506,8 +512,10 @@ extension MCPServer {
                     )
                     sent.insert(key)
                 }
-                let known = sent
-                _ = try await awaitTask(id) { $0.isTerminal || $0.inputRequests.keys.contains { !known.contains($0) } }
+                let (known, seen) = (sent, (record.status, record.statusMessage))
+                _ = try await awaitTask(id) {
+                    $0.isTerminal || $0.inputRequests.keys.contains { !known.contains($0) } || ($0.status, $0.statusMessage) != seen
+                }
             }
         }
     }
