@@ -293,7 +293,8 @@ extension MCPServer {
         if record.replica == configuration.replicaID, record.incarnation == leases.incarnation { return nil }
         guard try await !leases.isAlive(record.replica, incarnation: record.incarnation) else { return nil }
         let entry = registry.tool(named: record.tool)
-        let rerun = entry.map { $0.tool.taskSupport.rerunnable } == true && record.attempts < Self.taskMaximumAttempts && !isDraining
+        let rerun = configuration.taskRerun && entry.map { $0.tool.taskSupport.rerunnable } == true
+            && record.attempts < Self.taskMaximumAttempts && !isDraining
         var mine = false
         let moved = try await updateTask(record.id) { current in
             // Only the replica that changes it from the dead owner's state takes it over.
