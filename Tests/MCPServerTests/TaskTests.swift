@@ -4,6 +4,7 @@
 //
 
 import MCPDemo
+import ServiceLifecycleTestKit
 import Testing
 
 @testable import MCPServer
@@ -161,6 +162,49 @@ struct TaskTests {
             #expect(final?["statusMessage"]?.stringValue?.contains("on a") != true || !rerunnable)
         }
         a.supervisor.setRunning(false)
+    }
+
+    /// A drain that reaches its deadline: a task that may run again is left as it is, for whichever replica reads it
+    /// once this one's lease is gone (here b, which runs it to the end); any other task fails with `drain_deadline`.
+    @Test func theDrainDeadlineLeavesReRunnableTasksToOthersAndFailsTheRest() async throws {
+        let shared = Backends.inMemory()
+        func replica(_ name: String) -> MCPServer {
+            let server = MCPServer(
+                configuration: MCPServerConfiguration(
+                    name: "demo", version: "1", replicaID: name, drainTimeout: .milliseconds(200), replicaLease: .milliseconds(300)
+                ),
+                backends: shared
+            )
+            DemoServer.register(on: server)
+            server.registerTool(Tool(name: "once", inputSchema: ["type": "object"], taskSupport: .optional())) { _, _ in
+                try await Task.sleep(for: .seconds(30))
+                return .text("never")
+            }
+            return server
+        }
+        let (a, b) = (replica("a"), replica("b"))
+        var rerunnable = ""
+        var once = ""
+        try await CrossReplicaTests.withRunning([b]) {
+            try await testGracefulShutdown { trigger in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await a.run() }
+                    try await eventually { a.supervisor.start({}) }
+                    rerunnable = try await Self.create(a, ["steps": 10, "intervalMs": 50])
+                    let created = await call(a, "tools/call", ["name": "once", "arguments": [:]], capabilities: Self.withTasks)
+                    once = try #require(created["result"]?["taskId"]?.stringValue)
+                    trigger.triggerGracefulShutdown()
+                    try await group.waitForAll()
+                }
+            }
+            // a is gone, its lease released; b has held its own for a period.
+            try await Task.sleep(for: .milliseconds(350))
+            let failed = await call(b, "tasks/get", ["taskId": .string(once)], capabilities: Self.withTasks)["result"]
+            #expect(failed?["status"] == "failed")
+            #expect(failed?["error"]?["data"]?["reason"] == "drain_deadline")
+            let done = try await Self.poll(b, rerunnable) { $0["status"] == "completed" }
+            #expect(done["result"]?["content"] == [["type": "text", "text": "done: 10"]])
+        }
     }
 
     @Test func timestampsAreISO8601() {
