@@ -56,7 +56,7 @@ extension MCPServer {
         case "subscriptions/listen":
             return try await listen(request, meta: meta, sink: sink)
         case let method where session == nil && Self.taskMethods.contains(method):
-            return try await taskMethod(request, meta: meta)
+            return try await storeFailuresRefused { try await taskMethod(request, meta: meta) }
         case "tasks/get", "tasks/result", "tasks/list", "tasks/cancel":
             guard let session, session.protocolVersion >= .v2025_11_25 else { throw JSONRPCError.methodNotFound(request.method) }
             return try await sessionTaskMethod(request, sink: sink)
@@ -243,7 +243,9 @@ extension MCPServer {
         }
         if session == nil, entry.tool.taskSupport.mode != .forbidden {
             // A task only for a request that declares the extension itself; a tool that must be one refuses the rest.
-            if Self.declaresTasks(meta) { return try await createTask(tool: entry, arguments: arguments, request: request, meta: meta) }
+            if Self.declaresTasks(meta) {
+                return try await storeFailuresRefused { try await createTask(tool: entry, arguments: arguments, request: request, meta: meta) }
+            }
             if entry.tool.taskSupport.mode == .required { throw Self.tasksCapabilityMissing }
         }
         let outcome = try await runRound(

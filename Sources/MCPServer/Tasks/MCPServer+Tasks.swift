@@ -34,6 +34,42 @@ extension MCPServer {
         .missingRequiredClientCapability(["extensions": [tasksExtension: [:]]], detail: "the \(tasksExtension) extension")
     }
 
+    /// Runs `body`, turning a failure of the store (anything but a protocol error or a cancellation) into the `503`
+    /// with `Retry-After` that tells a client to try again shortly.
+    func storeFailuresRefused(_ body: () async throws -> JSONValue) async throws -> JSONValue {
+        do {
+            return try await body()
+        } catch let error as JSONRPCError {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            logger.warning("the shared store failed while serving a task request", metadata: ["mcp.error": "\(error)"])
+            throw Refusal.storeUnavailable
+        }
+    }
+
+    /// ``updateTask(_:_:)``, tried again while the store fails (backoff from 50 ms to 1 s), for up to `limit`: what
+    /// a running task records must not be lost to a store that is away for a moment.
+    @discardableResult
+    func updateTaskRiding(_ id: String, for limit: Duration = .seconds(60), _ mutate: (inout TaskRecord) -> Bool) async throws -> TaskRecord? {
+        let deadline = ContinuousClock.now + limit
+        var backoff = Duration.milliseconds(50)
+        while true {
+            do {
+                return try await updateTask(id, mutate)
+            } catch let error as JSONRPCError {
+                throw error
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                guard ContinuousClock.now < deadline else { throw error }
+                try await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(1))
+            }
+        }
+    }
+
     // MARK: Creating and running
 
     /// Creates the task of a `tools/call` (durably, before the `CreateTaskResult` goes out) and starts running it.
@@ -56,6 +92,7 @@ extension MCPServer {
         guard try await backends.sessionStore.create(Self.taskKey(record.id), value: record.json, ttl: Self.taskTTL) != nil else {
             throw JSONRPCError.internalError("could not create the task")
         }
+        try await changeActiveTasks(adding: [record.id])
         start(record, handler: entry.handler, meta: meta)
         var fields = record.detailed
         fields["resultType"] = "task"
@@ -118,11 +155,18 @@ extension MCPServer {
                 // A cancellation asked on any replica (published on the task's channel, and kept in the record), or
                 // the task taken over by another replica (this one was thought dead): either way this run ends.
                 let (replica, incarnation) = (self.configuration.replicaID, self.leases.incarnation)
-                let seen = try? await self.awaitTask(id) {
-                    $0.cancelRequested || $0.isTerminal || $0.replica != replica || $0.incarnation != incarnation
+                while !Task.isCancelled {
+                    do {
+                        // A store or bus that fails for a moment is waited out: it must not end the run.
+                        guard let seen = try await self.awaitTask(id, until: {
+                            $0.cancelRequested || $0.isTerminal || $0.replica != replica || $0.incarnation != incarnation
+                        }) else { return .abandoned }  // the task is gone (expired, or a store that lost it)
+                        return seen.cancelRequested ? .cancelled : .abandoned
+                    } catch {
+                        try? await Task.sleep(for: .seconds(1))
+                    }
                 }
-                guard !Task.isCancelled, let seen else { return nil }
-                return seen.cancelRequested ? .cancelled : .abandoned
+                return nil
             }
             let first = await group.next() ?? nil
             group.cancelAll()
@@ -145,7 +189,8 @@ extension MCPServer {
             finalOutcome = outcome
         }
         do {
-            _ = try await finishTask(id, finalOutcome)
+            // In a task of its own: the end is recorded even when this job was cancelled by the drain deadline.
+            _ = try await Task { try await self.finishTask(id, finalOutcome, riding: .seconds(300)) }.value
         } catch {
             logger.error("could not record the end of a task", metadata: ["mcp.task": "\(id)", "mcp.error": "\(error)"])
         }
@@ -153,8 +198,8 @@ extension MCPServer {
 
     /// Moves a task to its terminal state once (nothing changes a terminal task), if this run of this replica still
     /// owns it.
-    func finishTask(_ id: String, _ outcome: TaskOutcome) async throws -> TaskRecord? {
-        try await updateTask(id) { record in
+    func finishTask(_ id: String, _ outcome: TaskOutcome, riding limit: Duration = .zero) async throws -> TaskRecord? {
+        try await updateTaskRiding(id, for: limit) { record in
             guard !record.isTerminal, runs(record) else { return false }
             switch outcome {
             case .result(let result):
@@ -233,7 +278,9 @@ extension MCPServer {
                 continuation.yield()
                 for await _ in wakeups {
                     try Task.checkCancellation()
-                    guard let record = try await self.loadTask(id) else { return nil }
+                    let record: TaskRecord?
+                    do { record = try await self.loadTask(id) } catch { continue }  // the store is away: the next tick
+                    guard let record else { return nil }
                     if condition(record) { return record }
                 }
                 return nil
@@ -287,6 +334,53 @@ extension MCPServer {
 
     // MARK: Replica loss
 
+    /// The ids of the tasks that may still be running, for the sweep: `mcp:tasks:active`.
+    static let activeTasksKey = "mcp:tasks:active"
+    /// How many running tasks the sweep watches at most (the oldest beyond are left to be moved on when read).
+    static let activeTasksLimit = 10_000
+
+    /// Adds ids to, and removes ids from, the list of tasks that may still be running (compare-and-set).
+    func changeActiveTasks(adding: [String] = [], removing: Set<String> = []) async throws {
+        let store = backends.sessionStore
+        for _ in 0..<64 {
+            let current = try await store.get(Self.activeTasksKey)
+            var ids = (current?.value.arrayValue ?? []).compactMap(\.stringValue).filter { !removing.contains($0) }
+            ids.append(contentsOf: adding)
+            if ids.count > Self.activeTasksLimit { ids.removeFirst(ids.count - Self.activeTasksLimit) }
+            let value = JSONValue.array(ids.map { .string($0) })
+            if let current {
+                if try await store.compareAndSet(Self.activeTasksKey, value: value, expectedVersion: current.version, ttl: Self.taskTTL) != nil { return }
+            } else if try await store.create(Self.activeTasksKey, value: value, ttl: Self.taskTTL) != nil {
+                return
+            }
+        }
+        throw JSONRPCError.internalError("the list of running tasks changed too often to be updated")
+    }
+
+    /// Once a lease period, while it may judge other replicas: moves on every listed task whose replica died (as a read
+    /// would, exactly once), and drops the tasks that ended or expired from the list. Every replica sweeps; the
+    /// compare-and-set on each task makes the takeovers exactly once.
+    func sweepTasks() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: leases.period)
+            guard leases.mayJudgeOthers, !isDraining else { continue }
+            do {
+                let ids = (try await backends.sessionStore.get(Self.activeTasksKey)?.value.arrayValue ?? []).compactMap(\.stringValue)
+                var ended: Set<String> = []
+                for id in ids {
+                    guard let record = try await loadTask(id), !record.isTerminal else {
+                        ended.insert(id)
+                        continue
+                    }
+                    _ = try await takeOverIfLost(record)
+                }
+                if !ended.isEmpty { try await changeActiveTasks(removing: ended) }
+            } catch {
+                logger.debug("the task sweep failed; it tries again", metadata: ["mcp.error": "\(error)"])
+            }
+        }
+    }
+
     /// A task whose replica is gone (its lease expired) is moved on, exactly once, by the replica that notices:
     /// started again here when its tool may run again and attempts remain, failed with `-32010` otherwise.
     func takeOverIfLost(_ record: TaskRecord) async throws -> TaskRecord? {
@@ -335,7 +429,18 @@ struct TaskSink: MessageSink {
 
     func send(_ message: JSONValue) async throws {}
 
+    /// Records `text` as the task's status message: best effort (a store that is away does not fail the handler).
     func status(_ text: String) async throws {
+        do {
+            try await update(text)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            server.logger.debug("could not record a task's status message", metadata: ["mcp.task": "\(taskID)", "mcp.error": "\(error)"])
+        }
+    }
+
+    private func update(_ text: String) async throws {
         try await server.updateTask(taskID) { record in
             guard !record.isTerminal, server.runs(record), record.statusMessage != text else { return false }
             record.statusMessage = text
@@ -367,7 +472,7 @@ final class TaskInputs: InputChannel {
             return (key, ["method": .string(r.method), "params": r.params])
         }
         let keys = keyed.map(\.0)
-        try await server.updateTask(taskID) { record in
+        try await server.updateTaskRiding(taskID) { record in
             guard !record.isTerminal, server.runs(record) else { return false }
             for (key, request) in keyed where !record.answered.contains(key) { record.inputRequests[key] = request }
             record.status = .input_required
@@ -378,7 +483,7 @@ final class TaskInputs: InputChannel {
         }) else { throw CancellationError() }
         guard !answered.isTerminal, !answered.cancelRequested else { throw CancellationError() }
         let answers = keys.map { answered.answers[$0] ?? [:] }
-        try await server.updateTask(taskID) { record in
+        try await server.updateTaskRiding(taskID) { record in
             guard server.runs(record) else { return false }
             for key in keys {
                 record.answers[key] = nil
