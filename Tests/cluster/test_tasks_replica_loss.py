@@ -36,14 +36,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx2
 import pytest
 
 import cluster_ctl
 from cluster_helpers import Endpoint
-from interop_wire import make_tee_transport
 from test_http_sse_raw import report_validated  # Tests/interop
-from test_tasks_via_nginx import STEP, TERMINAL, Tasks, TasksWire, _iso, plain, text_of
+from test_tasks_via_nginx import STEP, TERMINAL, Tasks, TasksWire, _iso, plain, text_of, validated_tasks_client
 
 pytestmark = [pytest.mark.anyio, pytest.mark.restarts_replicas]
 
@@ -65,18 +63,8 @@ def loss_wire(request: pytest.FixtureRequest):
 async def tasks(cluster, loss_wire: TasksWire):
     """The raw 2026-07-28 client of test_tasks_via_nginx.py on this module's validating tee; fails the test on any
     violation in what the replicas sent during it."""
-    mark = loss_wire.mark()
-    transport = make_tee_transport(httpx2)(loss_wire)
-    async with httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(10.0, read=15.0)) as http:
-        yield Tasks(cluster, http, loss_wire)
-    _exchanges, _recorded, violations, validated = loss_wire.since(mark)
-    if violations:
-        pytest.fail(
-            f"{len(violations)} schema/protocol violation(s) in what the replicas sent during this test:\n"
-            + "\n".join(f"  - {v}" for v in violations),
-            pytrace=False,
-        )
-    assert validated > 0, "no server message was schema-validated"
+    async with validated_tasks_client(cluster, loss_wire) as client:
+        yield client
 
 
 # --------------------------------------------------------------------------------------------------

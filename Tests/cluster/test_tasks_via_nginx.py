@@ -19,6 +19,8 @@ that task). A test fails on any violation in what the servers sent during it.
 
 from __future__ import annotations
 
+import contextlib
+
 import base64
 import functools
 import itertools
@@ -398,11 +400,19 @@ def tasks_wire(request: pytest.FixtureRequest):
 async def tasks(cluster, tasks_wire: TasksWire):
     """The raw client on the validating tee (`TasksWire`); fails the test on any violation in what the replicas
     sent during it."""
-    mark = tasks_wire.mark()
-    transport = make_tee_transport(httpx2)(tasks_wire)
+    async with validated_tasks_client(cluster, tasks_wire) as client:
+        yield client
+
+
+@contextlib.asynccontextmanager
+async def validated_tasks_client(cluster: Any, wire: "TasksWire"):
+    """A `Tasks` client on `wire`'s validating tee; fails the test on any violation in what the replicas sent while
+    it was open, and if nothing was validated."""
+    mark = wire.mark()
+    transport = make_tee_transport(httpx2)(wire)
     async with httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(10.0, read=15.0)) as http:
-        yield Tasks(cluster, http, tasks_wire)
-    _exchanges, _recorded, violations, validated = tasks_wire.since(mark)
+        yield Tasks(cluster, http, wire)
+    _exchanges, _recorded, violations, validated = wire.since(mark)
     if violations:
         pytest.fail(
             f"{len(violations)} schema/protocol violation(s) in what the replicas sent during this test:\n"
