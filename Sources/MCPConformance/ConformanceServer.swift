@@ -22,6 +22,7 @@ public enum ConformanceServer {
 
     /// Registers everything on `server`.
     public static func register(on server: MCPServer) {
+        registerTaskTools(on: server)
         registerContentTools(on: server)
         registerInteractiveTools(on: server)
         registerInputRequiredTools(on: server)
@@ -358,6 +359,79 @@ public enum ConformanceServer {
     /// `CreateMessageRequestParams` of one user message.
     static func question(_ text: String, maxTokens: Int) -> JSONValue {
         ["messages": [["role": "user", "content": ["type": "text", "text": .string(text)]]], "maxTokens": .int(Int64(maxTokens))]
+    }
+
+    /// The tools of the `tasks-*` scenarios (the 2026-07-28 `io.modelcontextprotocol/tasks` extension).
+    static func registerTaskTools(on server: MCPServer) {
+        server.registerTool(
+            Tool(
+                name: "greet", description: "Greets someone, synchronously.",
+                inputSchema: ["type": "object", "properties": ["name": ["type": "string"]], "required": ["name"]]
+            )
+        ) { arguments, _ in
+            .text("Hello, \(arguments["name"]?.stringValue ?? "")!")
+        }
+        server.registerTool(
+            Tool(
+                name: "slow_compute", description: "Computes for a while; a task when the client allows.",
+                inputSchema: [
+                    "type": "object",
+                    "properties": ["seconds": ["type": "number", "minimum": 0, "maximum": 600], "label": ["type": "string"]],
+                ],
+                taskSupport: .optional()
+            )
+        ) { arguments, context in
+            let seconds = arguments["seconds"]?.doubleValue ?? 1
+            let label = arguments["label"]?.stringValue ?? "job"
+            let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+            while ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+                try await context.progress(0, message: "computing \(label)")
+            }
+            return .text("computed \(label) in \(seconds) s")
+        }
+        server.registerTool(
+            Tool(name: "failing_job", description: "Fails as a tool error, as a task only.", inputSchema: emptyObject, taskSupport: .required())
+        ) { _, _ in
+            try await Task.sleep(for: .milliseconds(500))
+            return .error("the job failed")
+        }
+        server.registerTool(
+            Tool(
+                name: "protocol_error_job", description: "Fails with a JSON-RPC error, as a task only.", inputSchema: emptyObject,
+                taskSupport: .required()
+            )
+        ) { _, _ in
+            try await Task.sleep(for: .milliseconds(200))
+            throw JSONRPCError.internalError("the job hit a protocol error")
+        }
+        server.registerTool(
+            Tool(
+                name: "confirm_delete", description: "Asks before it deletes a file, as a task only.",
+                inputSchema: ["type": "object", "properties": ["filename": ["type": "string"]], "required": ["filename"]],
+                taskSupport: .required()
+            )
+        ) { arguments, context in
+            let file = arguments["filename"]?.stringValue ?? ""
+            let answer = try await context.elicit(
+                message: "Delete \(file)?",
+                requestedSchema: ["type": "object", "properties": ["confirm": ["type": "boolean"]], "required": ["confirm"]],
+                key: "confirm_delete"
+            )
+            guard answer.action == "accept", answer.content?["confirm"] == .bool(true) else { return .text("kept \(file)") }
+            return .text("deleted \(file)")
+        }
+        server.registerTool(
+            Tool(name: "multi_input", description: "Asks two questions at once, as a task only.", inputSchema: emptyObject, taskSupport: .required())
+        ) { _, context in
+            let answers = try await context.inputs([
+                .elicitation(message: "Your name?", requestedSchema: ["type": "object", "properties": ["name": ["type": "string"]]], key: "name"),
+                .elicitation(message: "Your city?", requestedSchema: ["type": "object", "properties": ["city": ["type": "string"]]], key: "city"),
+            ])
+            let name = answers[0]["content"]?["name"]?.stringValue ?? "?"
+            let city = answers[1]["content"]?["city"]?.stringValue ?? "?"
+            return .text("\(name) from \(city)")
+        }
     }
 
     // MARK: Resources

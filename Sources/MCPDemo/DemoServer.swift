@@ -7,7 +7,7 @@ public import MCPServer
 
 /// The demo server's tools, resources and prompts: a fixed contract that outside test suites rely on.
 ///
-/// Tools: `echo`, `add`, `countdown`, `ask`, `ask-twice`, `summarize`, `list-roots`, `touch`, `fail`.
+/// Tools: `echo`, `add`, `countdown`, `ask`, `ask-twice`, `summarize`, `list-roots`, `touch`, `fail`, `long-job`.
 /// Resources: `demo://greeting`, the template `demo://items/{id}`, the subscribable `demo://counter`, and
 /// `demo://stats` (runtime counters, for tests). Prompt: `greet {name}`.
 public enum DemoServer {
@@ -138,6 +138,40 @@ public enum DemoServer {
             Tool(name: "fail", description: "Always fails, as a tool error.", inputSchema: ["type": "object"])
         ) { _, _ in
             .error("this tool always fails")
+        }
+
+        server.registerTool(
+            Tool(
+                name: "long-job",
+                description: "A long job: steps of intervalMs each, as a task when the client allows; with confirm, asks to continue after the first step.",
+                inputSchema: [
+                    "type": "object",
+                    "properties": [
+                        "steps": ["type": "integer", "minimum": 0, "maximum": 10000],
+                        "intervalMs": ["type": "integer", "minimum": 0, "maximum": 60000],
+                        "confirm": ["type": "boolean", "default": false],
+                    ],
+                    "required": ["steps", "intervalMs"],
+                ],
+                taskSupport: .optional(rerunnable: true)
+            )
+        ) { arguments, context in
+            let steps = arguments["steps"]?.intValue ?? 0
+            let interval = arguments["intervalMs"]?.intValue ?? 0
+            let confirm = arguments["confirm"] == .bool(true)
+            for step in 0..<steps {
+                try await Task.sleep(for: .milliseconds(interval))
+                try await context.progress(Double(step + 1), total: Double(steps), message: "step \(step + 1) of \(steps)")
+                if step == 0, confirm {
+                    let answer = try await context.elicit(
+                        message: "Step 1 of \(steps) is done. Continue?",
+                        requestedSchema: ["type": "object", "properties": ["ok": ["type": "boolean"]], "required": ["ok"]],
+                        key: "continue"
+                    )
+                    guard answer.action == "accept", answer.content?["ok"] == .bool(true) else { return .text("declined") }
+                }
+            }
+            return .text("done: \(steps)")
         }
     }
 

@@ -111,6 +111,12 @@ package struct ServeOptions: ParsableArguments {
     package var drainTimeoutMs = 30_000
 
     @Flag(
+        name: .customLong("task-rerun"), inversion: .prefixedNo,
+        help: "Run a task again elsewhere when the replica running it dies, if its tool declares that safe; with --no-task-rerun such a task fails with -32010 (replica_lost)."
+    )
+    package var taskRerun = true
+
+    @Flag(
         name: .customLong("event-loop-executor"),
         help: "Run all Swift concurrency work on the SwiftNIO event loops instead of the global thread pool: fewer thread hops per request, but a handler that blocks its thread stalls that loop's connections (docs/performance.md)."
     )
@@ -248,20 +254,18 @@ package struct ServeOptions: ParsableArguments {
             }
             backends = try .postgres(configuration: configuration, keyRing: keyRing, logger: postgresLogger)
         }
-        let server = MCPServer(
-            configuration: MCPServerConfiguration(
-                name: name,
-                version: version,
-                instructions: instructions,
-                replicaID: replica,
-                clientRequestTimeout: .milliseconds(clientRequestTimeoutMs),
-                drainTimeout: .milliseconds(drainTimeoutMs),
-                drainDelay: .milliseconds(drainDelayMs),
-                replicaLease: .milliseconds(replicaLeaseMs)
-            ),
-            backends: backends,
-            logger: logger
+        var serverConfiguration = MCPServerConfiguration(
+            name: name,
+            version: version,
+            instructions: instructions,
+            replicaID: replica,
+            clientRequestTimeout: .milliseconds(clientRequestTimeoutMs),
+            drainTimeout: .milliseconds(drainTimeoutMs),
+            drainDelay: .milliseconds(drainDelayMs),
+            replicaLease: .milliseconds(replicaLeaseMs)
         )
+        serverConfiguration.taskRerun = taskRerun
+        let server = MCPServer(configuration: serverConfiguration, backends: backends, logger: logger)
         register(server)
         var http = MCPHTTPConfiguration(
             allowedOrigins: allowedOrigins,

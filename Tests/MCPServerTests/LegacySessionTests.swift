@@ -66,7 +66,7 @@ struct LegacySessionTests {
         let server = makeDemoServer()
         let (id, session) = try await initialize(server)
         let list = await server.handleSessionRequest(IncomingRequest(id: .int(1), method: "tools/list", params: [:]), sessionID: id, session: session, sink: DiscardingSink())
-        #expect(list?["result"]?["tools"]?.arrayValue?.count == 9)
+        #expect(list?["result"]?["tools"]?.arrayValue?.count == 10)
         #expect(list?["result"]?["resultType"] == nil)
         #expect(list?["result"]?["ttlMs"] == nil)
         let ping = await server.handleSessionRequest(IncomingRequest(id: .int(2), method: "ping", params: [:]), sessionID: id, session: session, sink: DiscardingSink())

@@ -72,7 +72,7 @@ struct RuntimeTests {
             pages += 1
         } while cursor != nil && pages < 10
         #expect(pages == 3)
-        #expect(names == ["echo", "add", "countdown", "ask", "ask-twice", "summarize", "list-roots", "touch", "fail"])
+        #expect(names == ["echo", "add", "countdown", "ask", "ask-twice", "summarize", "list-roots", "touch", "fail", "long-job"])
         let bad = await call(server, "tools/list", ["cursor": "bm9wZQ"])
         #expect(bad["error"]?["code"] == -32602)
     }

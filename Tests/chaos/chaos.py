@@ -28,12 +28,13 @@ import anyio
 import cluster as cl
 import faults as fl
 import report
-from clients import MessageStreamClient, SessionClient, Shared, StatelessClient, Toucher
+from clients import MessageStreamClient, SessionClient, Shared, StatelessClient, TaskClient, Toucher
 from plot import plot
 from record import Recorder
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRESS_EVERY = 3.0
+MAX_TASK_RUN = 30 * 0.1  # the longest long-job of the task client: 30 steps of 100 ms
 STORES: dict[str, Any] = {"redis": cl.Redis, "postgres": cl.Postgres}  # --backend values the harness starts itself
 SHORT = {"duration": 12.0, "kill_every": 5.0, "hang_timeout": 8.0, "warmup": 2.0}
 LONG = {"duration": 40.0, "kill_every": 6.0, "hang_timeout": 30.0, "warmup": 3.0}
@@ -52,6 +53,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--clients", type=int, default=12, help="concurrent clients, half session, half stateless (default 12)")
     p.add_argument("--sse-clients", type=int, default=2,
                    help="HTTP+SSE (2024-11-05) clients, besides --clients (default 2; 0: none)")
+    p.add_argument("--task-every", type=float, default=0.5,
+                   help="seconds between two long-job tasks of the task client (default 0.5; 0: no task client)")
     p.add_argument("--replicas", type=int, default=3, help="replicas behind nginx (default 3)")
     p.add_argument("--duration", type=float, help=f"seconds of traffic per fault (default {LONG['duration']:.0f}, short {SHORT['duration']:.0f})")
     p.add_argument("--warmup", type=float, help="seconds of traffic before the fault")
@@ -156,17 +159,22 @@ async def progress(rec: Recorder, c: cl.Cluster, stop: anyio.Event) -> None:
             f"  sse ok {sum(1 for x in sse if x.outcome == 'ok')} -32010 {sum(1 for x in sse if report.is_32010(x))}"
             f" lost {sum(1 for x in sse if x.outcome == 'lost_with_stream')} refused {sum(1 for x in sse if x.outcome == 'refused')}"
             f" streams {sum(1 for m in rec.sse_streams if m.t_end is None)}")
+        tasks = rec.tasks
+        task_text = "" if not tasks else (
+            f"  tasks {sum(1 for t in tasks if t.task_id)} done {sum(1 for t in tasks if t.outcome == 'completed')}"
+            f" lost {sum(1 for t in tasks if t.outcome == 'lost')} running {rec.tasks_in_flight()}")
         say(f"chaos [{rec.phase} {rec.now():5.1f}s] ok {ok}  -32010 {e32010}  errors {err}  transport {transport}  cuts {cuts}"
-            f"  in flight {rec.in_flight()}  listen open {listens}  GET open {gets}{sse_text}  replicas {reps}")
+            f"  in flight {rec.in_flight()}  listen open {listens}  GET open {gets}{sse_text}{task_text}  replicas {reps}")
 
 
 async def traffic(args: argparse.Namespace, fault: str, c: cl.Cluster, store: cl.Store | None, rec: Recorder, rng: random.Random) -> dict[str, Any]:
     """Runs the clients and the fault; returns the fault's facts."""
-    shared = Shared(rec, c.url, args.hang_timeout, rng, touch_every=args.touch_every)
+    shared = Shared(rec, c.url, args.hang_timeout, rng, touch_every=args.touch_every, task_every=args.task_every)
     n_session = (args.clients + 1) // 2
     clients = [SessionClient(f"s{k + 1}", shared) for k in range(n_session)]
     clients += [StatelessClient(f"m{k + 1}", shared) for k in range(args.clients - n_session)]
     clients += [MessageStreamClient(f"h{k + 1}", shared) for k in range(args.sse_clients)]
+    clients += [TaskClient("t1", shared)] if args.task_every > 0 else []
     ctx = fl.FaultContext(c, store, rec, rng, args.warmup, args.duration, args.kill_every, args.store_down,
                           drain_wait=drain_wait(args))
     done = anyio.Event()
@@ -179,8 +187,8 @@ async def traffic(args: argparse.Namespace, fault: str, c: cl.Cluster, store: cl
             await fl.sleep_until(rec, max(args.duration, rec.now() + 2))
             rec.event("clients_stop")
             shared.stop.set()
-            with anyio.move_on_after(args.hang_timeout + 5):
-                while rec.in_flight():
+            with anyio.move_on_after(args.hang_timeout + 5 + MAX_TASK_RUN):  # a task: its run time + the hang timeout
+                while rec.in_flight() or rec.tasks_in_flight():
                     await anyio.sleep(0.1)
             await anyio.sleep(1.5)  # the last touches' notifications reach the streams
             shared.streams_stop.set()
@@ -317,10 +325,17 @@ def main(argv: list[str]) -> int:
     if args.plot:
         plot(phases, args.plot, title)
     sse_table = report.sse_table(phases)
+    task_table = report.task_table(phases)
     text = "\n".join([
         "", report.table(phases), "",
         f"(hung: no definite answer within {args.hang_timeout:.0f} s of being sent; listen/GET: expected/received/missed, "
         "(touches during a reconnect); p50/p99: successful tools/call, ms)", "",
+        *(["tasks (long-job through nginx, followed with tasks/get):", task_table, "",
+           "(created: answered with a CreateTaskResult; runner killed/drained: the replica that created it was killed "
+           "or sent SIGTERM while it ran; completed: with the text done: <steps>; lost: tasks/get said "
+           "-32602 unknown task after it was created, w/ store: created before a store restart without persistence; "
+           f"hung: not terminal within its run time + {args.hang_timeout:.0f} s; get retries: tasks/get without an "
+           "answer (transport error, 503) tried again)", ""] if task_table else []),
         *(["HTTP+SSE (2024-11-05) clients:", sse_table, "",
            "(calls: initialize and tools/call requests; finals: answered on the stream, -32010 included; lost w/ stream: "
            "the stream ended before the answer; refused: POST 404/503; POST errors: nginx 5xx or a reset; 202 w/o final: "

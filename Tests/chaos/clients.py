@@ -14,6 +14,10 @@
   where the elicitation of `ask` comes too (answered by a POST). The transport has no resumption: when the stream
   ends, the calls still waiting are lost with it, and a POST refused with 404 means the session is over; either way
   the client opens a new stream.
+* `TaskClient` (protocol 2026-07-28 with the tasks extension declared): starts a `long-job` task (10-30 steps of
+  50-100 ms, no confirm) every `--task-every` seconds, each answered with a CreateTaskResult, and polls each with
+  `tasks/get` every 0.25 s until it is terminal; the creation is re-issued like a stateless call (cut stream,
+  transport error, 503), a poll that fails that way is simply tried again at the next tick.
 * `Toucher`: a stateless `touch demo://counter` every `--touch-every` seconds, the notifications' source.
 
 Calls stop when `Shared.stop` is set; streams close when `Shared.streams_stop` is set.
@@ -30,10 +34,10 @@ import anyio.abc
 import httpx2
 
 from record import (ATTEMPT_CUT, ATTEMPT_FINAL, ATTEMPT_REFUSED, ATTEMPT_RETRY, ATTEMPT_TRANSPORT, Attempt, Call,
-                    GetStream, ListenEpisode, MessageStream, Recorder, Touch)
-from wire import (COUNTER_URI, STATELESS_META, Frame, answer_for, check_result, encode, error_code, initialize_msg,
-                  is_event_stream, is_final_for, json_body, request, session_headers, sse_frames, stateless_headers,
-                  tool_params, upstream_port)
+                    GetStream, ListenEpisode, MessageStream, Recorder, TaskRun, Touch)
+from wire import (COUNTER_URI, STATELESS_META, TASK_META, TASK_TERMINAL, UNKNOWN_TASK, Frame, answer_for, check_result,
+                  encode, error_code, initialize_msg, is_event_stream, is_final_for, json_body, request, session_headers,
+                  sse_frames, stateless_headers, tool_params, upstream_port)
 
 STREAM_IDLE = 20.0        # seconds without a byte before a stream counts as cut (the server sends keep-alives every 15 s)
 AFTER_FINAL = 1.0         # seconds a stream is read on after its final answer (a second final is a duplicate)
@@ -85,6 +89,7 @@ class Shared:
     stop: anyio.Event = field(default_factory=anyio.Event)          # no new calls
     streams_stop: anyio.Event = field(default_factory=anyio.Event)  # close listen and GET streams
     touch_every: float = 0.5
+    task_every: float = 0.5  # seconds between two long-job tasks of the task client (0: no task client)
 
 
 def new_http() -> httpx2.AsyncClient:
@@ -888,3 +893,149 @@ class Toucher:
                 await anyio.sleep(max(0.0, t_next - self.s.rec.now()))
         finally:
             await self.http.aclose()
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Task client (2026-07-28, the io.modelcontextprotocol/tasks extension)
+# --------------------------------------------------------------------------------------------------------------------
+
+TASK_POLL = 0.25  # seconds between two tasks/get of one task
+
+
+class TaskClient:
+    """Starts a long-job task every `task_every` seconds through nginx and follows each with tasks/get (through nginx,
+    so on any replica) until it is terminal, recording a `TaskRun` per task."""
+
+    def __init__(self, name: str, shared: Shared) -> None:
+        self.name = name
+        self.s = shared
+        self.rec = shared.rec
+        self.http = new_http()
+
+    async def run(self) -> None:
+        try:
+            async with anyio.create_task_group() as tg:
+                while not self.s.stop.is_set():
+                    t_next = self.rec.now() + self.s.task_every
+                    steps, interval = self.s.rng.randint(10, 30), self.s.rng.randint(50, 100)
+                    task = TaskRun(self.name, steps, interval, self.rec.now())
+                    self.rec.tasks.append(task)
+                    tg.start_soon(self._one, task, len(self.rec.tasks))
+                    await anyio.sleep(max(0.0, t_next - self.rec.now()))
+        finally:
+            await self.http.aclose()
+
+    async def _send(self, rpc_id: str, method: str, params: dict[str, Any], name: str) -> tuple[Reply, Any]:
+        """One request; (the exchange, the final JSON-RPC message for `rpc_id` or None)."""
+        msg = request(rpc_id, method, {**params, "_meta": dict(TASK_META)})
+        final: list[Any] = []
+
+        async def on_frame(frame: Frame) -> bool:
+            m = frame.message
+            if is_final_for(m, rpc_id):
+                final.append(m)
+                return True
+            return False
+
+        reply = await exchange(self.http, self.rec, "POST", self.s.url, stateless_headers(method, name), encode(msg),
+                               on_frame=on_frame, after_done=0)
+        if not final and reply.stream is None and is_final_for(reply.body, rpc_id):
+            final.append(reply.body)
+        return reply, final[0] if final else None
+
+    async def _one(self, task: TaskRun, n: int) -> None:
+        if await self._create(task, n):
+            await self._follow(task)
+
+    async def _create(self, task: TaskRun, n: int) -> bool:
+        """tools/call long-job, re-issued (a new id) on a cut stream, a transport error or a 503; True when the answer
+        was a CreateTaskResult."""
+        arguments = {"steps": task.steps, "intervalMs": task.interval_ms}
+        with anyio.move_on_after(self.s.hang_timeout):
+            for k in range(REISSUES):
+                task.create_attempts += 1
+                reply, final = await self._send(f"{self.name}.{n}.create#{k}", "tools/call",
+                                                {"name": "long-job", "arguments": arguments}, "long-job")
+                if final is not None:
+                    if "error" in final:
+                        self.rec.end_task(task, "not_created", error_code=error_code(final),
+                                          detail=str(final["error"].get("message", ""))[:200] if isinstance(final["error"], dict) else "")
+                        return False
+                    result = final.get("result") if isinstance(final.get("result"), dict) else {}
+                    if result.get("resultType") != "task" or not isinstance(result.get("taskId"), str):
+                        self.rec.end_task(task, "not_created", detail=f"not a CreateTaskResult: {str(result)[:200]}")
+                        return False
+                    task.task_id, task.t_created, task.created_by = result["taskId"], self.rec.now(), reply.upstream
+                    task.status = result.get("status")
+                    task.deadline = task.t_created + task.steps * task.interval_ms / 1000 + self.s.hang_timeout
+                    return True
+                if reply.stream is not None or is_transport_failure(reply):
+                    await anyio.sleep(0.1)
+                    continue
+                if reply.status == 503:
+                    await anyio.sleep(retry_pause(reply.retry_after))
+                    continue
+                err = reply.body.get("error") if isinstance(reply.body, dict) else None
+                self.rec.end_task(task, "not_created", error_code=err.get("code") if isinstance(err, dict) else None,
+                                  detail=f"HTTP {reply.status}" + (f": {str(err.get('message', ''))[:160]}" if isinstance(err, dict) else ""))
+                return False
+            self.rec.end_task(task, "not_created", detail=f"gave up after {REISSUES} attempts ({reply.status or reply.error})")
+            return False
+        self.rec.end_task(task, "create_hung", detail=f"no answer to tools/call within {self.s.hang_timeout:.0f} s")
+        return False
+
+    async def _follow(self, task: TaskRun) -> None:
+        """tasks/get every TASK_POLL s until the task is terminal, unknown (lost) or past its deadline (hung)."""
+        assert task.task_id is not None and task.deadline is not None
+        last = ""
+        while task.outcome is None:
+            left = task.deadline - self.rec.now()
+            if left <= 0:
+                self.rec.end_task(task, "hung", detail=f"status {task.status} at the deadline ({last or 'answered'})")
+                return
+            task.polls += 1
+            reply, final = Reply(), None
+            with anyio.move_on_after(left):
+                reply, final = await self._send(f"{self.name}.{task.task_id}.get{task.polls}", "tasks/get",
+                                                {"taskId": task.task_id}, task.task_id)
+            if final is None:
+                task.poll_retries += 1
+                last = f"last tasks/get: {reply.status or reply.error or 'no answer'}"
+                what = f"HTTP {reply.status}" if reply.status else "transport"
+                task.poll_failures[what] = task.poll_failures.get(what, 0) + 1
+            elif "error" in final:
+                code = error_code(final)
+                if code == UNKNOWN_TASK:
+                    self.rec.end_task(task, "lost", error_code=code,
+                                      detail=f"tasks/get via {reply.upstream}: {str(final['error'].get('message', ''))[:160]}")
+                    return
+                task.poll_retries += 1
+                last = f"last tasks/get: error {code}"
+                what = f"HTTP {reply.status} error {code}"
+                task.poll_failures[what] = task.poll_failures.get(what, 0) + 1
+            else:
+                result = final.get("result") if isinstance(final.get("result"), dict) else {}
+                task.status = result.get("status")
+                if reply.upstream and (not task.served_by or task.served_by[-1] != reply.upstream):
+                    task.served_by.append(reply.upstream)
+                if task.status in TASK_TERMINAL:
+                    self._settle(task, result)
+                    return
+            await anyio.sleep(TASK_POLL)
+
+    def _settle(self, task: TaskRun, t: dict[str, Any]) -> None:
+        if t.get("status") == "completed":
+            res = t.get("result") if isinstance(t.get("result"), dict) else {}
+            content = res.get("content") or [{}]
+            text = content[0].get("text") if isinstance(content[0], dict) else None
+            want = f"done: {task.steps}"
+            if res.get("isError") or text != want:
+                self.rec.end_task(task, "bad_result", detail=f"completed with {str(res)[:200]} (expected {want!r})")
+            else:
+                self.rec.end_task(task, "completed")
+        elif t.get("status") == "failed":
+            err = t.get("error") if isinstance(t.get("error"), dict) else {}
+            self.rec.end_task(task, "failed", error_code=err.get("code") if isinstance(err.get("code"), int) else None,
+                              detail=str(err)[:200])
+        else:
+            self.rec.end_task(task, "cancelled", detail=str(t.get("statusMessage", ""))[:200])

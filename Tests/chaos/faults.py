@@ -99,7 +99,7 @@ async def store(ctx: FaultContext) -> dict[str, Any]:
         raise RuntimeError("the store fault restarts the store the harness started; this run has none")
     c, rec, st = ctx.cluster, ctx.rec, ctx.store
     await sleep_until(rec, ctx.warmup)
-    down = rec.event("store_down", port=st.port)
+    down = rec.event("store_down", port=st.port, data_persists=st.persistent)
     await anyio.to_thread.run_sync(st.go_down)
     await anyio.sleep(ctx.store_down)
     await st.come_back()

@@ -121,6 +121,36 @@ class MessageStream:
 
 
 @dataclass
+class TaskRun:
+    """One long-job task of the task client: its creation (a tools/call answered with a CreateTaskResult, re-issued on
+    a transport error, a cut stream or a 503) and its tasks/get polls until a terminal status.
+
+    outcome: "completed" (with the right text), "bad_result" (completed with another text), "failed" (`error_code`),
+    "cancelled", "lost" (tasks/get answered -32602, unknown task, after it was created), "hung" (not terminal within
+    `deadline`), "not_created" (the tools/call got no CreateTaskResult: `detail` says what; `error_code` if an error),
+    "create_hung" (no answer to the tools/call within the hang bound)."""
+
+    client: str
+    steps: int
+    interval_ms: int
+    t_sent: float
+    task_id: str | None = None
+    t_created: float | None = None
+    created_by: str | None = None       # the replica that answered the tools/call (X-Upstream)
+    create_attempts: int = 0
+    deadline: float | None = None       # t_created + the expected run time + the hang timeout
+    status: str | None = None           # the last status tasks/get showed
+    polls: int = 0
+    poll_retries: int = 0               # tasks/get attempts that met a transport error, a 503 or another refusal
+    poll_failures: dict[str, int] = field(default_factory=dict)  # those retries by what they got ("HTTP 503", "-32603", ...)
+    served_by: list[str] = field(default_factory=list)  # replicas that answered its tasks/get, in order (deduplicated runs)
+    t_end: float | None = None
+    outcome: str | None = None
+    error_code: int | None = None
+    detail: str = ""
+
+
+@dataclass
 class Touch:
     t_sent: float
     t_done: float | None = None
@@ -152,6 +182,7 @@ class Recorder:
         self.sse_streams: list[MessageStream] = []
         self.sse_answers = {"posted": 0, "accepted": 0, "retried": 0, "refused": 0}
         self.port_to_replica: dict[int, str] = {}
+        self.tasks: list[TaskRun] = []
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -172,6 +203,18 @@ class Recorder:
     def in_flight(self) -> int:
         return sum(1 for c in self.calls if c.outcome is None)
 
+    def tasks_in_flight(self) -> int:
+        return sum(1 for t in self.tasks if t.outcome is None)
+
+    def end_task(self, task: TaskRun, outcome: str, **fields: Any) -> None:
+        """Records how the task ended (only the first one counts)."""
+        if task.outcome is not None:
+            return
+        task.outcome = outcome
+        task.t_end = self.now()
+        for k, v in fields.items():
+            setattr(task, k, v)
+
     def finish(self, call: Call, outcome: str, **fields: Any) -> None:
         """Records the call's definite answer (only the first one counts)."""
         if call.outcome is not None:
@@ -185,6 +228,9 @@ class Recorder:
         for c in self.calls:
             if c.outcome is None:
                 c.outcome = "hung"
+        for t in self.tasks:
+            if t.outcome is None:
+                t.outcome = "hung" if t.task_id is not None else "create_hung"
 
     def dump(self) -> dict[str, Any]:
         return {
@@ -194,4 +240,5 @@ class Recorder:
             "touches": [asdict(x) for x in self.touches],
             "events": [asdict(x) for x in self.events],
             "sse_streams": [asdict(x) for x in self.sse_streams],
+            "tasks": [asdict(x) for x in self.tasks],
         }

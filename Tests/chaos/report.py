@@ -11,6 +11,11 @@ count (a re-issued touch may have been published twice):
   priming event and answered before the stream closed: a resumed stream replays what it missed, so the touches raised
   while it was being re-opened (*during reconnect*, reported separately) are expected too.
 
+The task client's long-job tasks (`Recorder.tasks`) are not calls: `task_summary`, `task_criteria` and `task_table`
+judge and show them, in every fault: 0 lost (a task unknown to tasks/get after it was created; those created before a
+store restart without persistence are *lost with the store*, reported, not failed), 0 hung, completed ones say
+`done: <steps>`.
+
 The HTTP+SSE (2024-11-05) clients' calls (kind "sse") have a table and criteria of their own (`sse_summary`,
 `sse_criteria`); the main table and the criteria of the other clients leave them out, except the checks on transport
 errors (kill) and on clear errors while the store is down, which judge every HTTP exchange.
@@ -205,6 +210,7 @@ def summarize(rec: Recorder) -> dict[str, Any]:
         "notifications": {"listen": listen_accounting(rec), "get": get_accounting(rec), "touches": len(rec.touches),
                           "touches_ok": sum(1 for t in rec.touches if t.ok)},
         "sse": sse_summary(rec),
+        "tasks": task_summary(rec),
     }
 
 
@@ -291,7 +297,134 @@ def criteria(fault: str, rec: Recorder, summary: dict[str, Any], facts: dict[str
         check(f"requests succeed again within {RECOVERY_BOUND:.0f} s of the store's return", rs is not None and rs <= RECOVERY_BOUND,
               f"recovered after {rs} s (per replica {facts.get('per_replica_s')})")
     checks.extend(sse_criteria(fault, rec, summary["sse"]))
+    checks.extend(task_criteria(fault, summary["tasks"]))
     return checks
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Tasks (long-job with the io.modelcontextprotocol/tasks extension)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _empty_store_return(rec: Recorder) -> float | None:
+    """When a store that came back empty (a restart without persistence) returned, if it did in this phase."""
+    down = [e for e in rec.events if e.kind == "store_down" and e.detail.get("data_persists") is False]
+    up = [e.t for e in rec.events if e.kind == "store_up" and down and e.t >= down[0].t]
+    return up[0] if up else None
+
+
+def task_summary(rec: Recorder) -> dict[str, Any]:
+    tasks = rec.tasks
+    t_empty = _empty_store_return(rec)
+    created = [t for t in tasks if t.task_id is not None]
+    lost = [t for t in tasks if t.outcome == "lost"]
+    with_store = [t for t in lost if t_empty is not None and t.t_created is not None and t.t_created <= t_empty]
+    failed = [t for t in tasks if t.outcome == "failed"]
+    not_created = [t for t in tasks if t.outcome == "not_created"]
+    run_s = [t.t_end - t.t_created for t in tasks if t.outcome == "completed" and t.t_end is not None and t.t_created is not None]
+    ids = {id(t) for t in with_store}
+    failures: dict[str, int] = {}
+    for t in tasks:
+        for k, v in t.poll_failures.items():
+            failures[k] = failures.get(k, 0) + v
+
+    def runner_hit(t: Any, kind: str) -> bool:
+        """Whether the replica that created (and first ran) the task was killed or sent SIGTERM while it ran."""
+        return t.t_created is not None and any(e.kind == kind and e.replica == t.created_by and t.t_created <= e.t <= (t.t_end or 1e9)
+                                               for e in rec.events)
+
+    def brief(t: Any) -> dict[str, Any]:
+        return {"task": t.task_id, "outcome": t.outcome, "steps": t.steps, "interval_ms": t.interval_ms, "created_t": _r3(t.t_created),
+                "created_by": t.created_by, "end_t": _r3(t.t_end), "status": t.status, "served_by": t.served_by,
+                "error_code": t.error_code, "detail": t.detail[:200]}
+
+    return {
+        "started": len(tasks),
+        "created": len(created),
+        "completed": sum(1 for t in tasks if t.outcome == "completed"),
+        "bad_result": sum(1 for t in tasks if t.outcome == "bad_result"),
+        "failed": len(failed),
+        "failed_by_code": {str(c): sum(1 for t in failed if t.error_code == c) for c in sorted({t.error_code for t in failed}, key=str)},
+        "cancelled": sum(1 for t in tasks if t.outcome == "cancelled"),
+        "lost": len(lost) - len(with_store),
+        "lost_with_store": len(with_store),
+        "hung": sum(1 for t in tasks if t.outcome == "hung"),
+        "create_hung": sum(1 for t in tasks if t.outcome == "create_hung"),
+        "not_created": len(not_created),
+        "not_created_by_code": {str(c): sum(1 for t in not_created if t.error_code == c) for c in sorted({t.error_code for t in not_created}, key=str)},
+        "create_reissues": sum(max(0, t.create_attempts - 1) for t in tasks),
+        "polls": sum(t.polls for t in tasks),
+        "poll_retries": sum(t.poll_retries for t in tasks),
+        "poll_failures": failures,
+        "runner_killed": sum(1 for t in created if runner_hit(t, "kill")),
+        "runner_drained": sum(1 for t in created if runner_hit(t, "sigterm")),
+        "served_by_several": sum(1 for t in created if len(set(t.served_by)) > 1),
+        "run_s": {"p50": _r3(percentile(run_s, 50)), "p99": _r3(percentile(run_s, 99)), "n": len(run_s)},
+        "problems": [brief(t) for t in tasks if t.outcome in ("lost", "hung", "create_hung", "bad_result", "failed", "not_created")
+                     and id(t) not in ids][:20],
+        "lost_with_store_tasks": [brief(t) for t in with_store][:10],
+    }
+
+
+def _r3(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
+
+
+def task_criteria(fault: str, s: dict[str, Any]) -> list[dict[str, Any]]:
+    if not s["started"]:
+        return []
+    checks: list[dict[str, Any]] = []
+
+    def check(name: str, passed: bool, detail: str) -> None:
+        checks.append({"fault": fault, "name": f"tasks: {name}", "passed": bool(passed), "detail": detail})
+
+    probs = s["problems"]
+    lost = [f"{p['task']} (created {p['created_t']} s by {p['created_by']}, unknown at {p['end_t']} s)" for p in probs if p["outcome"] == "lost"]
+    check("0 lost (unknown to tasks/get after it was created)", s["created"] > 0 and s["lost"] == 0,
+          f"{s['created']} created, {s['completed']} completed, {s['lost']} lost"
+          + (f", {s['lost_with_store']} lost with the store (it restarted without persistence: expected, not judged)"
+             if s["lost_with_store"] else "") + (f" {lost[:3]}" if lost else "") + ("" if s["created"] else " (none created)"))
+    hung = [f"{p['task']} {p['detail'][:80]}" for p in probs if p["outcome"] in ("hung", "create_hung")]
+    check("0 hung (terminal within its run time + the hang timeout)", s["hung"] == 0 and s["create_hung"] == 0,
+          f"{s['hung']} hung, {s['create_hung']} creations unanswered {hung[:3]}")
+    bad = [f"{p['task']}: {p['detail'][:100]}" for p in probs if p["outcome"] == "bad_result"]
+    check("completed tasks have the text done: <steps>", s["bad_result"] == 0, f"{s['completed']} completed, {s['bad_result']} with another text {bad[:3]}")
+    return checks
+
+
+def task_table(phases: list[dict[str, Any]]) -> str:
+    head = ["fault", "started", "created", "runner killed/drained", "completed", "failed", "cancelled", "lost",
+            "lost w/ store", "hung", "not created", "bad text", "get retries", "run p50 s", "run p99 s"]
+    rows = [head]
+    for p in phases:
+        s = p["summary"].get("tasks") or {}
+        if not s.get("started"):
+            continue
+        codes = "/".join(f"{n}x{c}" for c, n in s["failed_by_code"].items())
+        nc = "/".join(f"{n}x{c}" for c, n in s["not_created_by_code"].items() if c != "None")
+        rows.append([p["fault"], s["started"], s["created"], f"{s['runner_killed']}/{s['runner_drained']}", s["completed"], f"{s['failed']}" + (f" ({codes})" if codes else ""),
+                     s["cancelled"], s["lost"], s["lost_with_store"], s["hung"] + s["create_hung"],
+                     f"{s['not_created']}" + (f" ({nc})" if nc else ""), s["bad_result"], s["poll_retries"],
+                     s["run_s"]["p50"], s["run_s"]["p99"]])
+    return "" if len(rows) == 1 else _render(rows)
+
+
+def task_findings(p: dict[str, Any]) -> list[str]:
+    s = p["summary"].get("tasks") or {}
+    if not s.get("started"):
+        return []
+    f, out = p["fault"], []
+    if s["failed"]:
+        out.append(f"[{f}] tasks: {s['failed']} failed {s['failed_by_code']}: "
+                   f"{[(x['task'], x['detail'][:100]) for x in s['problems'] if x['outcome'] == 'failed'][:3]}")
+    if s["not_created"]:
+        out.append(f"[{f}] tasks: {s['not_created']} long-job call(s) not answered with a CreateTaskResult "
+                   f"{s['not_created_by_code']}: {[x['detail'][:100] for x in s['problems'] if x['outcome'] == 'not_created'][:3]}")
+    if s["cancelled"]:
+        out.append(f"[{f}] tasks: {s['cancelled']} cancelled (the client never cancels)")
+    if s["poll_failures"]:
+        out.append(f"[{f}] tasks: tasks/get tried again after {s['poll_failures']}")
+    return out
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -533,6 +666,7 @@ def findings(phases: list[dict[str, Any]]) -> list[str]:
         if s["elicitation_answers"]["refused"]:
             out.append(f"[{p['fault']}] {s['elicitation_answers']['refused']} elicitation answer(s) refused")
         out.extend(sse_findings(p))
+        out.extend(task_findings(p))
     return out
 
 

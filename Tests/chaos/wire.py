@@ -21,6 +21,13 @@ STATELESS_META = {
     "io.modelcontextprotocol/protocolVersion": STATELESS_VERSION,
     "io.modelcontextprotocol/clientCapabilities": {},
 }
+TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
+TASK_META = {  # a 2026-07-28 request of a client that declares the tasks extension (long-job then runs as a task)
+    "io.modelcontextprotocol/protocolVersion": STATELESS_VERSION,
+    "io.modelcontextprotocol/clientCapabilities": {"extensions": {TASKS_EXTENSION: {}}},
+}
+TASK_TERMINAL = ("completed", "failed", "cancelled")
+UNKNOWN_TASK = -32602  # tasks/get's error for a task id the store does not have
 
 
 # --------------------------------------------------------------------------------------------------------------------

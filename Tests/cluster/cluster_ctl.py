@@ -19,7 +19,9 @@ test is stopped too.
 
 The tests import it to restart a replica in place (same port, other keys): `restart(state_dir, "r2",
 keys=[...])` stops the running process (SIGTERM, then SIGKILL after a grace period), starts the new one and
-waits until it is healthy.
+waits until it is healthy. `restart(..., extra_args=[...])` (and `start`) also gives that one replica flags of its
+own, after the ones `up --extra-arg` gave every replica (e.g. `["--no-task-rerun"]`); they are kept in
+replicas.json for its later restarts until a restart with `extra_args=[]` removes them.
 
 Tests that need replicas of their own (other flags, e.g. the authorization tests) call `up(...)` with another
 state dir (a subdirectory of the cluster's, so that `down` of the cluster's dir stops them too) and another
@@ -118,7 +120,7 @@ def argv(state: dict[str, Any], replica: dict[str, Any]) -> list[str]:
     ]
     for key in replica["keys"]:
         args += ["--key", key]
-    return args + list(state.get("extra_args", []))
+    return args + list(state.get("extra_args", [])) + list(replica.get("extra_args", []))  # all replicas', its own
 
 
 def _spawn(state_dir: Path, state: dict[str, Any], replica: dict[str, Any]) -> int:
@@ -263,24 +265,28 @@ def stop(state_dir: Path, replica_id: str, grace: float = 15.0) -> dict[str, Any
     return {"graceful": graceful, "stopped_s": time.monotonic() - t0}
 
 
-def start(state_dir: Path, replica_id: str, keys: list[str] | None = None) -> dict[str, Any]:
-    """Starts replica `replica_id` again on its port (with `keys`, when given) and waits until it is healthy.
-    Returns {"started_s": seconds, "pid": pid}."""
+def start(state_dir: Path, replica_id: str, keys: list[str] | None = None, extra_args: list[str] | None = None) -> dict[str, Any]:
+    """Starts replica `replica_id` again on its port (with `keys`, when given; with `extra_args`, when given, as its
+    own flags from now on: `[]` removes them) and waits until it is healthy. Returns {"started_s": seconds, "pid": pid}."""
     state = load(state_dir)
     replica = next(r for r in state["replicas"] if r["id"] == replica_id)
     t0 = time.monotonic()
     if keys is not None:
         replica["keys"] = list(keys)
+    if extra_args is not None:
+        replica["extra_args"] = list(extra_args)
     save(state_dir, state)
     new_pid = _spawn(state_dir, state, replica)
     _wait_healthy(new_pid, replica)
     return {"started_s": time.monotonic() - t0, "pid": new_pid}
 
 
-def restart(state_dir: Path, replica_id: str, keys: list[str] | None = None, grace: float = 15.0) -> dict[str, Any]:
-    """stop, then start: {"graceful", "stopped_s", "started_s", "pid"}."""
+def restart(
+    state_dir: Path, replica_id: str, keys: list[str] | None = None, grace: float = 15.0, extra_args: list[str] | None = None
+) -> dict[str, Any]:
+    """stop, then start (`keys`, `extra_args`: as `start`): {"graceful", "stopped_s", "started_s", "pid"}."""
     info = stop(state_dir, replica_id, grace)
-    info.update(start(state_dir, replica_id, keys))
+    info.update(start(state_dir, replica_id, keys, extra_args))
     return info
 
 

@@ -114,10 +114,11 @@ class Cluster:
         state = cluster_ctl.load(self.state_dir)
         return next(r["keys"] for r in state["replicas"] if r["id"] == replica.name)
 
-    def restart(self, replica: Endpoint, keys: list[str] | None = None) -> dict[str, Any]:
-        """Stops the replica (SIGTERM: it drains) and starts it again on its port, with `keys` when given;
-        blocks until it is healthy again (call it through anyio.to_thread)."""
-        info = cluster_ctl.restart(self.state_dir, replica.name, keys)
+    def restart(self, replica: Endpoint, keys: list[str] | None = None, extra_args: list[str] | None = None) -> dict[str, Any]:
+        """Stops the replica (SIGTERM: it drains) and starts it again on its port, with `keys` when given, and with
+        `extra_args` when given as flags of its own (kept for its later restarts; `[]` removes them); blocks until
+        it is healthy again (call it through anyio.to_thread)."""
+        info = cluster_ctl.restart(self.state_dir, replica.name, keys, extra_args=extra_args)
         info["replica"] = replica.name
         self.restarts.append(info)
         return info

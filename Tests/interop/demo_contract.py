@@ -10,7 +10,7 @@ import json
 
 import anyio
 
-TOOLS = {"echo", "add", "countdown", "ask", "ask-twice", "summarize", "list-roots", "touch", "fail"}
+TOOLS = {"echo", "add", "countdown", "ask", "ask-twice", "summarize", "list-roots", "touch", "fail", "long-job"}
 STATIC_RESOURCES = {"demo://greeting", "demo://counter", "demo://stats"}
 
 

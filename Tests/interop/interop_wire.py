@@ -126,6 +126,11 @@ LEGACY_RESULT_DEFS: dict[str, str] = {
     "prompts/get": "GetPromptResult",
     "completion/complete": "CompleteResult",
     "logging/setLevel": "EmptyResult",
+    # 2025-11-25 tasks (a task-augmented tools/call gets a CreateTaskResult: see _check_legacy_result)
+    "tasks/get": "GetTaskResult",
+    "tasks/result": "GetTaskPayloadResult",
+    "tasks/list": "ListTasksResult",
+    "tasks/cancel": "CancelTaskResult",
 }
 
 # Server-to-client requests, and the client capability each needs.
@@ -150,6 +155,7 @@ LEGACY_NOTIFICATION_DEFS: dict[str, str] = {
     "notifications/tools/list_changed": "ToolListChangedNotification",
     "notifications/prompts/list_changed": "PromptListChangedNotification",
     "notifications/elicitation/complete": "ElicitationCompleteNotification",  # 2025-11-25
+    "notifications/tasks/status": "TaskStatusNotification",  # 2025-11-25
 }
 
 # list_changed notification -> the server capability that must have listChanged: true
@@ -822,6 +828,10 @@ class WireRecorder:
         one, a violation when `complain_unknown`); a 2026-07-28 `resultType` is a violation. Returns the definition
         and the result when it is an object."""
         definition = LEGACY_RESULT_DEFS.get(method)
+        if method == "tools/call":
+            request = self._request_for(ex.stream_origin, msg) or {}
+            if isinstance(request.get("params"), dict) and request["params"].get("task") is not None:
+                definition = "CreateTaskResult"
         result = msg.get("result")
         if definition is None:
             if complain_unknown:

@@ -13,7 +13,7 @@
 package enum ClusterWire {
     /// The version of this contract. Raise it when a key, channel or payload changes shape; a rolling upgrade may
     /// mix replicas only of the same version.
-    package static let version = 4
+    package static let version = 5
 
     // MARK: Store keys (SessionStore)
 

@@ -23,9 +23,11 @@ extension MCPServer {
         let params = request.params
         switch request.method {
         case "server/discover":
+            var capabilities = registry.capabilities().objectValue ?? [:]
+            capabilities["extensions"] = [Self.tasksExtension: [:]]
             var fields: [String: JSONValue] = [
                 "supportedVersions": .array(Self.statelessVersions.map { .string($0) }),
-                "capabilities": registry.capabilities(),
+                "capabilities": .object(capabilities),
             ]
             if let instructions = configuration.instructions { fields["instructions"] = .string(instructions) }
             return completeResult(fields, cache: listCache)
@@ -53,6 +55,11 @@ extension MCPServer {
             return try await completion(request)
         case "subscriptions/listen":
             return try await listen(request, meta: meta, sink: sink)
+        case let method where session == nil && Self.taskMethods.contains(method):
+            return try await storeFailuresRefused { try await taskMethod(request, meta: meta) }
+        case "tasks/get", "tasks/result", "tasks/list", "tasks/cancel":
+            guard let session, session.protocolVersion >= .v2025_11_25 else { throw JSONRPCError.methodNotFound(request.method) }
+            return try await sessionTaskMethod(request, sink: sink)
         default:
             throw JSONRPCError.methodNotFound(request.method)
         }
@@ -223,6 +230,23 @@ extension MCPServer {
         }
         if let violation = entry.input.firstViolation(of: .object(arguments)) {
             return completeResult(CallToolResult.error("Invalid arguments for tool \(name): \(violation)").fields)
+        }
+        if let session, session.protocolVersion >= .v2025_11_25 {
+            // 2025-11-25: the client asks for a task (params.task), as the tool's taskSupport allows.
+            let asked = request.params["task"] != nil && request.params["task"] != .null
+            switch (entry.tool.taskSupport.mode, asked) {
+            case (.forbidden, true): throw JSONRPCError.methodNotFound("tools/call as a task (the tool \(name) does not run as one)")
+            case (.required, false): throw JSONRPCError.methodNotFound("tools/call without a task (the tool \(name) runs only as one)")
+            case (_, true): return try await createSessionTask(tool: entry, arguments: arguments, request: request, meta: meta)
+            default: break
+            }
+        }
+        if session == nil, entry.tool.taskSupport.mode != .forbidden {
+            // A task only for a request that declares the extension itself; a tool that must be one refuses the rest.
+            if Self.declaresTasks(meta) {
+                return try await storeFailuresRefused { try await createTask(tool: entry, arguments: arguments, request: request, meta: meta) }
+            }
+            if entry.tool.taskSupport.mode == .required { throw Self.tasksCapabilityMissing }
         }
         let outcome = try await runRound(
             request, meta: meta, sink: sink,

@@ -17,6 +17,8 @@ public struct Tool: Sendable, Hashable {
     public var outputSchema: JSONValue?
     /// Tool annotations (hints), as JSON.
     public var annotations: JSONValue?
+    /// Whether it runs as a task (``TaskSupport``): never (the default), when the client allows, or always.
+    public var taskSupport: TaskSupport
 
     /// Creates a tool definition.
     public init(
@@ -25,7 +27,8 @@ public struct Tool: Sendable, Hashable {
         description: String? = nil,
         inputSchema: JSONValue = ["type": "object"],
         outputSchema: JSONValue? = nil,
-        annotations: JSONValue? = nil
+        annotations: JSONValue? = nil,
+        taskSupport: TaskSupport = .forbidden
     ) {
         self.name = name
         self.title = title
@@ -33,6 +36,7 @@ public struct Tool: Sendable, Hashable {
         self.inputSchema = inputSchema
         self.outputSchema = outputSchema
         self.annotations = annotations
+        self.taskSupport = taskSupport
     }
 
     var json: JSONValue {
@@ -41,6 +45,8 @@ public struct Tool: Sendable, Hashable {
         if let description { o["description"] = .string(description) }
         if let outputSchema { o["outputSchema"] = outputSchema }
         if let annotations { o["annotations"] = annotations }
+        // 2025-11-25's tool-level task negotiation (2026-07-28 ignores it: the server decides per request).
+        if taskSupport.mode != .forbidden { o["execution"] = ["taskSupport": .string(taskSupport.mode.rawValue)] }
         return .object(o)
     }
 }

@@ -128,6 +128,9 @@ final class Registry: Sendable {
 
     // MARK: Look-ups
 
+    /// Whether any tool may run as a task.
+    var hasTaskTools: Bool { entries.withLock { r in r.tools.contains { $0.tool.taskSupport.mode != .forbidden } } }
+
     func tool(named name: String) -> RegisteredTool? {
         entries.withLock { r in r.toolIndex[name].map { r.tools[$0] } }
     }

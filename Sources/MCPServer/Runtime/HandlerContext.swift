@@ -187,6 +187,11 @@ public struct HandlerContext: Sendable {
 
     /// Reports progress, if the client asked for it with a progress token. Progress must increase.
     public func progress(_ progress: Double, total: Double? = nil, message: String? = nil) async throws {
+        if let task = sink as? TaskSink {
+            // A task has no progress notifications: its message becomes the task's statusMessage.
+            if let message { try await task.status(message) }
+            return
+        }
         guard let token = meta.progressToken else { return }
         var params: [String: JSONValue] = ["progressToken": token, "progress": .double(progress)]
         if let total { params["total"] = .double(total) }

@@ -241,6 +241,8 @@ public final class MCPServer: Service, Sendable {
             }
             // The relays carry answers to handlers that run here: they serve until the drain is over.
             group.addTask { await self.relay.serveUntilCancelled() }
+            // Tasks of replicas that died are moved on even when nobody reads them.
+            group.addTask { await self.sweepTasks() }
             let shutdown = await self.waitForShutdown()
             if shutdown {
                 self.supervisor.beginShutdown()

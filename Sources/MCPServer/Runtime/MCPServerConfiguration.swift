@@ -40,6 +40,9 @@ public struct MCPServerConfiguration: Sendable {
     /// replica finds a dead one's streams within about this long and ends them with `-32010` (reason
     /// `replica_lost`). Default 5 seconds.
     public var replicaLease: Duration
+    /// Whether a task whose replica died may be run again from the start elsewhere, for tools that declare it safe
+    /// (``TaskSupport/rerunnable``). Off: every such task fails with `-32010` (reason `replica_lost`). Default on.
+    public var taskRerun: Bool = true
 
     /// Creates a configuration.
     public init(

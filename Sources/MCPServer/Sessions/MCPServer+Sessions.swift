@@ -13,7 +13,7 @@ extension MCPServer {
     static let sessionMethods: Set<String> = [
         "ping", "tools/list", "tools/call", "resources/list", "resources/templates/list", "resources/read",
         "resources/subscribe", "resources/unsubscribe", "prompts/list", "prompts/get", "completion/complete",
-        "logging/setLevel",
+        "logging/setLevel", "tasks/get", "tasks/result", "tasks/list", "tasks/cancel",
     ]
 
     // MARK: Lifecycle of a session
@@ -64,9 +64,13 @@ extension MCPServer {
 
     /// The response to an `initialize` that negotiated `version`.
     func initializeResponse(_ id: JSONRPCRequestID, version: String) -> JSONValue {
+        var capabilities = registry.capabilities().objectValue ?? [:]
+        if ProtocolVersion(version) >= .v2025_11_25, registry.hasTaskTools {
+            capabilities["tasks"] = ["list": [:], "cancel": [:], "requests": ["tools": ["call": [:]]]]
+        }
         var result: [String: JSONValue] = [
             "protocolVersion": .string(version),
-            "capabilities": registry.capabilities(),
+            "capabilities": .object(capabilities),
             "serverInfo": serverInfo,
         ]
         if let instructions = configuration.instructions { result["instructions"] = .string(instructions) }

@@ -65,6 +65,7 @@ extension MCPServer {
         switch method {
         case "tools/call", "prompts/get": nameKey = "name"
         case "resources/read": nameKey = "uri"
+        case "tasks/get", "tasks/update", "tasks/cancel": nameKey = "taskId"
         default: nameKey = nil
         }
         if let nameKey {

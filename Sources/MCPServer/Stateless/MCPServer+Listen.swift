@@ -18,6 +18,9 @@ package struct ListenSubscription: Sendable {
     let uris: Set<String>
     /// The list-changed kinds acknowledged: `toolsListChanged`, `promptsListChanged`, `resourcesListChanged`.
     let listChanged: [String]
+    /// The tasks whose `notifications/tasks` the stream carries, and the principal they must belong to.
+    var taskIDs: [String] = []
+    var principal: String = ""
 
     /// `{"io.modelcontextprotocol/subscriptionId": <request id>}`, the `_meta` of every message of the stream.
     var meta: JSONValue { Self.meta(id) }
@@ -30,6 +33,7 @@ package struct ListenSubscription: Sendable {
         var acknowledged: [String: JSONValue] = [:]
         for kind in listChanged { acknowledged[kind] = true }
         if !uris.isEmpty { acknowledged["resourceSubscriptions"] = .array(uris.sorted().map { .string($0) }) }
+        if !taskIDs.isEmpty { acknowledged["taskIds"] = .array(taskIDs.map { .string($0) }) }
         return [
             "jsonrpc": "2.0",
             "method": "notifications/subscriptions/acknowledged",
@@ -61,8 +65,8 @@ extension MCPServer {
         let channels = subscription.channels
         let id = subscription.id
         // Built here rather than where they are used: only what they capture is kept, not the subscription.
-        let deliver: @Sendable (BusMessage) -> Void = { [uris = subscription.uris] message in
-            if let notification = Self.notification(for: message, uris: uris, subscriptionID: id) {
+        let deliver: @Sendable (BusMessage) -> Void = { [uris = subscription.uris, principal = subscription.principal] message in
+            if let notification = Self.notification(for: message, uris: uris, subscriptionID: id, principal: principal) {
                 continuation.yield(.message(notification))
             }
         }
@@ -139,7 +143,23 @@ extension MCPServer {
             channels.append(ClusterWire.Channel.resourcesListChanged)
         }
         if !uris.isEmpty { channels.append(ClusterWire.Channel.resourceUpdated) }
-        return ListenSubscription(id: request.id, channels: channels, uris: uris, listChanged: listChanged)
+        var subscription = ListenSubscription(id: request.id, channels: channels, uris: uris, listChanged: listChanged)
+        if let list = filter["taskIds"] {
+            guard case .array(let items) = list else { throw .invalidParams("taskIds must be an array") }
+            let capabilities = request.params["_meta"]?[MetaKey.clientCapabilities]
+            guard capabilities?["extensions"]?[Self.tasksExtension] != nil else { throw Self.tasksCapabilityMissing }
+            for item in items {
+                guard case .string(let task) = item else { throw .invalidParams("taskIds must hold strings") }
+                if !subscription.taskIDs.contains(task) { subscription.taskIDs.append(task) }
+            }
+            // Another principal's task is never told apart from an unknown one: its notifications are filtered out.
+            subscription.principal = request.principal.id
+            subscription = ListenSubscription(
+                id: request.id, channels: channels + subscription.taskIDs.map(Self.taskChannel), uris: uris, listChanged: listChanged,
+                taskIDs: subscription.taskIDs, principal: request.principal.id
+            )
+        }
+        return subscription
     }
 
     /// The response that ends a listen stream when the server drains: a `complete` result.
@@ -185,9 +205,17 @@ extension MCPServer {
     /// The notification a bus message means for a subscriber of `uris`, or `nil` when it is not for it.
     /// - Parameter subscriptionID: the listen stream's id, put in the notification's `_meta`; `nil` for a legacy
     ///   session's stream.
-    static func notification(for message: BusMessage, uris: Set<String>, subscriptionID: JSONRPCRequestID?) -> JSONValue? {
+    static func notification(for message: BusMessage, uris: Set<String>, subscriptionID: JSONRPCRequestID?, principal: String = "") -> JSONValue? {
         let method: String
         var params: [String: JSONValue] = [:]
+        if message.channel.hasPrefix("mcp:task:") {
+            guard let payload = try? JSONParser().parse(message.payload), payload["p"]?.stringValue == principal,
+                case .object(let task)? = payload["t"]
+            else { return nil }
+            params = task
+            if let subscriptionID { params["_meta"] = ListenSubscription.meta(subscriptionID) }
+            return ["jsonrpc": "2.0", "method": "notifications/tasks", "params": .object(params)]
+        }
         switch message.channel {
         case ClusterWire.Channel.toolsListChanged: method = "notifications/tools/list_changed"
         case ClusterWire.Channel.promptsListChanged: method = "notifications/prompts/list_changed"

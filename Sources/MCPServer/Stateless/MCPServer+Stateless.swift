@@ -30,7 +30,8 @@ extension MCPServer {
     /// The methods of protocol 2026-07-28 this runtime serves.
     static let statelessMethods: Set<String> = [
         "server/discover", "tools/list", "tools/call", "resources/list", "resources/templates/list", "resources/read",
-        "prompts/list", "prompts/get", "completion/complete", "subscriptions/listen",
+        "prompts/list", "prompts/get", "completion/complete", "subscriptions/listen", "tasks/get", "tasks/update",
+        "tasks/cancel",
     ]
 
     /// The stateless protocol versions this server accepts, newest first.
@@ -57,6 +58,10 @@ extension MCPServer {
             return Answer(id: request.id, error: error)
         } catch is CancellationError {
             return nil
+        } catch let refusal as Refusal {
+            var answer = Answer(id: request.id, error: refusal.error)
+            answer.refusal = Refusal(status: refusal.status, error: refusal.error, id: request.id, retryAfter: refusal.retryAfter)
+            return answer
         } catch {
             if Task.isCancelled { return nil }
             logger.error("request failed", metadata: ["mcp.method": "\(request.method)", "mcp.error": "\(error)"])
@@ -82,9 +87,13 @@ extension MCPServer {
             self.init(response: JSONRPCMessage.errorResponse(id: id, error: error).json, error: error)
         }
 
+        /// A refusal of its own (a store that cannot be reached: `503` with `Retry-After`), whatever its error's code.
+        var refusal: Refusal?
+
         /// The reply that carries it: a refusal with its status for an error the transport gives a status of its
         /// own, otherwise the message.
         var reply: TransportReply {
+            if let refusal { return .refusal(refusal) }
             guard let error else { return .message(response) }
             let status = Refusal.status(for: error.code)
             return status == 200 ? .message(response) : .refusal(Refusal(status: status, error: error, id: id))

@@ -246,7 +246,7 @@ extension MCPServer {
             if let refusal = scopeRefusal(method: method, params: params, principal: request.principal, id: id) { return .refusal(refusal) }
             let call = IncomingRequest(id: id, method: method, params: params, principal: request.principal)
             switch method {
-            case "tools/call", "resources/read", "prompts/get":
+            case "tools/call", "resources/read", "prompts/get", "tasks/result":
                 return try await sessionStreamingReply(call, sessionID: sessionID, session: session, pacing: request.pacing)
             default:
                 guard let response = await handleSessionRequest(call, sessionID: sessionID, session: session, sink: DiscardingSink()) else {
@@ -265,6 +265,13 @@ extension MCPServer {
     func answerReply(sessionID: String, id: JSONRPCRequestID?, result: Result<JSONValue, JSONRPCError>, principal: Principal) async throws -> TransportReply {
         try await ridingOutTheStore { retry in
             guard try await sessions.resume(sessionID, principal: principal) != nil else { return .refusal(.sessionNotFound) }
+            if case .string(let key)? = id, key.hasPrefix("task:") {
+                // An answer to a task's input request (tasks/result): it goes to the task, on any replica.
+                guard try await answerTaskInput(key, result: result, principal: principal) else {
+                    return .refusal(.badRequest(.invalidRequest("no task input is waiting for \(key): unknown or already answered")))
+                }
+                return .accepted
+            }
             return try await routeAnswer(sessionID: sessionID, id: id, result: result, retry: retry)
         }
     }
