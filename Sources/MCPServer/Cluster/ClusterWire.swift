@@ -39,6 +39,13 @@ package enum ClusterWire {
         /// Who holds the SSE stream of a 2024-11-05 HTTP+SSE session, and whether it is closing; value
         /// ``Payload/messageStreamOwner(replica:incarnation:closing:)``. Present while the stream is open.
         package static func messageStreamOwner(_ id: String) -> String { "mcp:{\(id)}:sse" }
+        /// A task's record (compare-and-set).
+        package static func task(_ id: String) -> String { "mcp:task:\(id)" }
+        /// A principal's newest task ids (2025-11-25 `tasks/list`). Not under `mcp:tasks:`, so that no principal's
+        /// id can name the list of running tasks.
+        package static func tasksOf(_ principal: String) -> String { "mcp:tasks-of:\(principal)" }
+        /// The ids of the tasks that may still be running, for the sweep.
+        package static let activeTasks = "mcp:tasks:active"
     }
 
     // MARK: Event-log streams (EventLog)
@@ -86,6 +93,11 @@ package enum ClusterWire {
         /// Tells every replica's streams of one session that the session ended or that one of its streams was taken
         /// over; payloads ``Payload/sessionDeleted`` and ``Payload/takeover(stream:)``.
         package static func session(_ id: String) -> String { "mcp:session:\(id)" }
+
+        /// The channels of tasks start with this.
+        package static let taskPrefix = "mcp:task:"
+        /// A task's channel: every change of its record (the task and its principal).
+        package static func task(_ id: String) -> String { taskPrefix + id }
 
         /// The channel of a list-changed kind.
         package static func listChanged(_ kind: ListKind) -> String {
@@ -284,6 +296,17 @@ package enum ClusterWire {
         /// whose handler waits; the incarnation keeps ids unique in a session across a restart under the same id.
         package static func clientRequest(replica: String, incarnation: String, number: Int) -> String {
             "s2c.\(replica).\(incarnation)-\(number)"
+        }
+
+        /// The id of a task's input request carried on `tasks/result` (2025-11-25): `task:<task id>:<input key>`, so
+        /// that the client's answer, on any replica, finds its task.
+        package static func taskInput(task: String, key: String) -> String { "task:\(task):\(key)" }
+
+        /// The task and input key named by a task input request id; `nil` if `id` is not one.
+        package static func taskInput(_ id: String) -> (task: String, key: String)? {
+            let parts = id.split(separator: ":", maxSplits: 2).map(String.init)
+            guard parts.count == 3, parts[0] == "task" else { return nil }
+            return (parts[1], parts[2])
         }
 
         /// The replica and incarnation named by a server-to-client request id; `nil` if `id` is not one.

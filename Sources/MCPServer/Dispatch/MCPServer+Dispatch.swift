@@ -244,7 +244,7 @@ extension MCPServer {
         if session == nil, entry.tool.taskSupport.mode != .forbidden {
             // A task only for a request that declares the extension itself; a tool that must be one refuses the rest.
             if Self.declaresTasks(meta) {
-                return try await storeFailuresRefused { try await createTask(tool: entry, arguments: arguments, request: request, meta: meta) }
+                return try await storeFailuresRefused { try await createTaskResult(tool: entry, arguments: arguments, request: request, meta: meta) }
             }
             if entry.tool.taskSupport.mode == .required { throw Self.tasksCapabilityMissing }
         }

@@ -143,23 +143,21 @@ extension MCPServer {
             channels.append(ClusterWire.Channel.resourcesListChanged)
         }
         if !uris.isEmpty { channels.append(ClusterWire.Channel.resourceUpdated) }
-        var subscription = ListenSubscription(id: request.id, channels: channels, uris: uris, listChanged: listChanged)
+        var taskIDs: [String] = []
         if let list = filter["taskIds"] {
             guard case .array(let items) = list else { throw .invalidParams("taskIds must be an array") }
             let capabilities = request.params["_meta"]?[MetaKey.clientCapabilities]
             guard capabilities?["extensions"]?[Self.tasksExtension] != nil else { throw Self.tasksCapabilityMissing }
             for item in items {
                 guard case .string(let task) = item else { throw .invalidParams("taskIds must hold strings") }
-                if !subscription.taskIDs.contains(task) { subscription.taskIDs.append(task) }
+                if !taskIDs.contains(task) { taskIDs.append(task) }
             }
-            // Another principal's task is never told apart from an unknown one: its notifications are filtered out.
-            subscription.principal = request.principal.id
-            subscription = ListenSubscription(
-                id: request.id, channels: channels + subscription.taskIDs.map(Self.taskChannel), uris: uris, listChanged: listChanged,
-                taskIDs: subscription.taskIDs, principal: request.principal.id
-            )
         }
-        return subscription
+        // Another principal's task is never told apart from an unknown one: its notifications are filtered out.
+        return ListenSubscription(
+            id: request.id, channels: channels + taskIDs.map(ClusterWire.Channel.task), uris: uris, listChanged: listChanged,
+            taskIDs: taskIDs, principal: request.principal.id
+        )
     }
 
     /// The response that ends a listen stream when the server drains: a `complete` result.
@@ -208,7 +206,7 @@ extension MCPServer {
     static func notification(for message: BusMessage, uris: Set<String>, subscriptionID: JSONRPCRequestID?, principal: String = "") -> JSONValue? {
         let method: String
         var params: [String: JSONValue] = [:]
-        if message.channel.hasPrefix("mcp:task:") {
+        if message.channel.hasPrefix(ClusterWire.Channel.taskPrefix) {
             guard let payload = try? JSONParser().parse(message.payload), payload["p"]?.stringValue == principal,
                 case .object(let task)? = payload["t"]
             else { return nil }

@@ -23,9 +23,6 @@ extension MCPServer {
     /// How many times a re-runnable task is started at most (the first run and the takeovers).
     static let taskMaximumAttempts = 3
 
-    static func taskKey(_ id: String) -> String { "mcp:task:\(id)" }
-    static func taskChannel(_ id: String) -> String { "mcp:task:\(id)" }
-
     /// Whether the request declares the tasks extension in its own capabilities.
     static func declaresTasks(_ meta: RequestMeta) -> Bool { meta.hasCapability("extensions", tasksExtension) }
 
@@ -49,33 +46,30 @@ extension MCPServer {
         }
     }
 
-    /// ``updateTask(_:_:)``, tried again while the store fails (backoff from 50 ms to 1 s), for up to `limit`: what
-    /// a running task records must not be lost to a store that is away for a moment.
+    /// ``updateTask(_:_:)``, tried again while the store fails, for up to `limit`: what a running task records must
+    /// not be lost to a store that is away for a moment.
     @discardableResult
     func updateTaskRiding(_ id: String, for limit: Duration = .seconds(60), _ mutate: (inout TaskRecord) -> Bool) async throws -> TaskRecord? {
-        let deadline = ContinuousClock.now + limit
-        var backoff = Duration.milliseconds(50)
-        while true {
-            do {
-                return try await updateTask(id, mutate)
-            } catch let error as JSONRPCError {
-                throw error
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                guard ContinuousClock.now < deadline else { throw error }
-                try await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(1))
-            }
-        }
+        try await retryingStoreFailures(for: limit) { _ in try await updateTask(id, mutate) }
     }
 
     // MARK: Creating and running
 
-    /// Creates the task of a `tools/call` (durably, before the `CreateTaskResult` goes out) and starts running it.
-    func createTask(
+    /// The `CreateTaskResult` of a 2026-07-28 `tools/call` (``createTask(tool:arguments:request:meta:)``).
+    func createTaskResult(
         tool entry: Registry.RegisteredTool, arguments: [String: JSONValue], request: IncomingRequest, meta: RequestMeta
     ) async throws -> JSONValue {
+        let record = try await createTask(tool: entry, arguments: arguments, request: request, meta: meta)
+        var fields = record.detailed
+        fields["resultType"] = "task"
+        fields["_meta"] = serverInfoMeta
+        return .object(fields)
+    }
+
+    /// Creates the task of a `tools/call` (durably, before its `CreateTaskResult` goes out) and starts running it.
+    func createTask(
+        tool entry: Registry.RegisteredTool, arguments: [String: JSONValue], request: IncomingRequest, meta: RequestMeta
+    ) async throws -> TaskRecord {
         let now = WallClock.system.millis()
         let record = TaskRecord(
             id: "t" + StreamKey.random() + StreamKey.random(),
@@ -89,15 +83,12 @@ extension MCPServer {
             arguments: .object(arguments),
             clientCapabilities: meta.clientCapabilities
         )
-        guard try await backends.sessionStore.create(Self.taskKey(record.id), value: record.json, ttl: Self.taskTTL) != nil else {
+        guard try await backends.sessionStore.create(ClusterWire.Key.task(record.id), value: record.json, ttl: Self.taskTTL) != nil else {
             throw JSONRPCError.internalError("could not create the task")
         }
-        try await changeActiveTasks(adding: [record.id])
+        try await changeIDList(ClusterWire.Key.activeTasks, adding: [record.id], limit: Self.activeTasksLimit)
         start(record, handler: entry.handler, meta: meta)
-        var fields = record.detailed
-        fields["resultType"] = "task"
-        fields["_meta"] = serverInfoMeta
-        return .object(fields)
+        return record
     }
 
     /// Runs a task's handler as work this replica owns; a replica that is draining fails it at once with `-32010`.
@@ -232,7 +223,7 @@ extension MCPServer {
     // MARK: The store
 
     func loadTask(_ id: String) async throws -> TaskRecord? {
-        guard let stored = try await backends.sessionStore.get(Self.taskKey(id)) else { return nil }
+        guard let stored = try await backends.sessionStore.get(ClusterWire.Key.task(id)) else { return nil }
         return TaskRecord(json: stored.value)
     }
 
@@ -243,14 +234,14 @@ extension MCPServer {
     func updateTask(_ id: String, _ mutate: (inout TaskRecord) -> Bool) async throws -> TaskRecord? {
         let store = backends.sessionStore
         for _ in 0..<64 {
-            guard let stored = try await store.get(Self.taskKey(id)), var record = TaskRecord(json: stored.value) else { return nil }
+            guard let stored = try await store.get(ClusterWire.Key.task(id)), var record = TaskRecord(json: stored.value) else { return nil }
             guard mutate(&record) else { return record }
             record.lastUpdatedAt = max(WallClock.system.millis(), record.lastUpdatedAt)
             let remaining = Duration.milliseconds(max(1000, record.createdAt + record.ttlMs - record.lastUpdatedAt))
-            if try await store.compareAndSet(Self.taskKey(id), value: record.json, expectedVersion: stored.version, ttl: remaining) != nil {
+            if try await store.compareAndSet(ClusterWire.Key.task(id), value: record.json, expectedVersion: stored.version, ttl: remaining) != nil {
                 try? await backends.messageBus.publish(
                     JSONWriter.encode(["p": .string(record.principal), "t": .object(record.detailed)]),
-                    to: Self.taskChannel(id)
+                    to: ClusterWire.Channel.task(id)
                 )
                 return record
             }
@@ -263,7 +254,7 @@ extension MCPServer {
     func awaitTask(_ id: String, until condition: @escaping @Sendable (TaskRecord) -> Bool) async throws -> TaskRecord? {
         let (wakeups, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         return try await backends.messageBus.subscribe(
-            to: [Self.taskChannel(id)],
+            to: [ClusterWire.Channel.task(id)],
             deliver: { _ in continuation.yield() },
             onEnd: { continuation.yield() }
         ) {
@@ -290,15 +281,21 @@ extension MCPServer {
 
     // MARK: Methods
 
+    /// The caller's task `id`, moved on first if its replica died. Another principal's task is the same error as one
+    /// that does not exist: no oracle.
+    func ownedTask(_ id: String, principal: String) async throws -> TaskRecord {
+        guard let record = try await loadTask(id), record.principal == principal else {
+            throw JSONRPCError.invalidParams("Failed to retrieve task: Task not found")
+        }
+        if !record.isTerminal, let moved = try await takeOverIfLost(record) { return moved }
+        return record
+    }
+
     /// `tasks/get`, `tasks/update` and `tasks/cancel`.
     func taskMethod(_ request: IncomingRequest, meta: RequestMeta) async throws -> JSONValue {
         guard Self.declaresTasks(meta) else { throw Self.tasksCapabilityMissing }
         guard case .string(let id)? = request.params["taskId"] else { throw JSONRPCError.invalidParams("taskId must be a string") }
-        // Another principal's task is the same error as one that does not exist: no oracle.
-        guard var record = try await loadTask(id), record.principal == request.principal.id else {
-            throw JSONRPCError.invalidParams("Failed to retrieve task: Task not found")
-        }
-        if !record.isTerminal, let moved = try await takeOverIfLost(record) { record = moved }
+        let record = try await ownedTask(id, principal: request.principal.id)
         switch request.method {
         case "tasks/get":
             return completeResult(record.detailed)
@@ -311,15 +308,9 @@ extension MCPServer {
             }
             // Answers to keys that are not outstanding are ignored, as the extension asks.
             try await updateTask(id) { record in
-                let fresh = responses.filter { record.inputRequests[$0.key] != nil }
-                guard !fresh.isEmpty, !record.isTerminal else { return false }
-                // An answered request is no longer outstanding: the task lists only what it still needs.
-                for (key, value) in fresh {
-                    record.answers[key] = value
-                    record.inputRequests[key] = nil
-                }
-                if record.inputRequests.isEmpty, record.status == .input_required { record.status = .working }
-                return true
+                var changed = false
+                for (key, value) in responses where record.answer(key, with: value) { changed = true }
+                return changed
             }
             return completeResult([:])
         default:  // tasks/cancel
@@ -334,27 +325,25 @@ extension MCPServer {
 
     // MARK: Replica loss
 
-    /// The ids of the tasks that may still be running, for the sweep: `mcp:tasks:active`.
-    static let activeTasksKey = "mcp:tasks:active"
     /// How many running tasks the sweep watches at most (the oldest beyond are left to be moved on when read).
     static let activeTasksLimit = 10_000
 
-    /// Adds ids to, and removes ids from, the list of tasks that may still be running (compare-and-set).
-    func changeActiveTasks(adding: [String] = [], removing: Set<String> = []) async throws {
+    /// Adds ids to, and removes ids from, a list of task ids in the store (compare-and-set), keeping the newest `limit`.
+    func changeIDList(_ key: String, adding: [String] = [], removing: Set<String> = [], limit: Int) async throws {
         let store = backends.sessionStore
         for _ in 0..<64 {
-            let current = try await store.get(Self.activeTasksKey)
+            let current = try await store.get(key)
             var ids = (current?.value.arrayValue ?? []).compactMap(\.stringValue).filter { !removing.contains($0) }
             ids.append(contentsOf: adding)
-            if ids.count > Self.activeTasksLimit { ids.removeFirst(ids.count - Self.activeTasksLimit) }
+            if ids.count > limit { ids.removeFirst(ids.count - limit) }
             let value = JSONValue.array(ids.map { .string($0) })
             if let current {
-                if try await store.compareAndSet(Self.activeTasksKey, value: value, expectedVersion: current.version, ttl: Self.taskTTL) != nil { return }
-            } else if try await store.create(Self.activeTasksKey, value: value, ttl: Self.taskTTL) != nil {
+                if try await store.compareAndSet(key, value: value, expectedVersion: current.version, ttl: Self.taskTTL) != nil { return }
+            } else if try await store.create(key, value: value, ttl: Self.taskTTL) != nil {
                 return
             }
         }
-        throw JSONRPCError.internalError("the list of running tasks changed too often to be updated")
+        throw JSONRPCError.internalError("the task list \(key) changed too often to be updated")
     }
 
     /// Once a lease period, while it may judge other replicas: moves on every listed task whose replica died (as a read
@@ -365,7 +354,7 @@ extension MCPServer {
             try? await Task.sleep(for: leases.period)
             guard leases.mayJudgeOthers, !isDraining else { continue }
             do {
-                let ids = (try await backends.sessionStore.get(Self.activeTasksKey)?.value.arrayValue ?? []).compactMap(\.stringValue)
+                let ids = (try await backends.sessionStore.get(ClusterWire.Key.activeTasks)?.value.arrayValue ?? []).compactMap(\.stringValue)
                 var ended: Set<String> = []
                 for id in ids {
                     guard let record = try await loadTask(id), !record.isTerminal else {
@@ -374,7 +363,7 @@ extension MCPServer {
                     }
                     _ = try await takeOverIfLost(record)
                 }
-                if !ended.isEmpty { try await changeActiveTasks(removing: ended) }
+                if !ended.isEmpty { try await changeIDList(ClusterWire.Key.activeTasks, removing: ended, limit: Self.activeTasksLimit) }
             } catch {
                 logger.debug("the task sweep failed; it tries again", metadata: ["mcp.error": "\(error)"])
             }
@@ -512,7 +501,6 @@ extension TaskRecord {
 
 extension MCPServer {
     static let relatedTaskKey = "io.modelcontextprotocol/related-task"
-    static func taskIndexKey(_ principal: String) -> String { "mcp:tasks:\(principal)" }
     /// How many tasks `tasks/list` keeps per principal (the newest).
     static let taskIndexLimit = 500
 
@@ -521,28 +509,9 @@ extension MCPServer {
     func createSessionTask(
         tool entry: Registry.RegisteredTool, arguments: [String: JSONValue], request: IncomingRequest, meta: RequestMeta
     ) async throws -> JSONValue {
-        let created = try await createTask(tool: entry, arguments: arguments, request: request, meta: meta)
-        guard let id = created["taskId"]?.stringValue, let record = try await loadTask(id) else {
-            throw JSONRPCError.internalError("the task disappeared")
-        }
-        try await indexTask(id, principal: request.principal.id)
+        let record = try await createTask(tool: entry, arguments: arguments, request: request, meta: meta)
+        try await changeIDList(ClusterWire.Key.tasksOf(request.principal.id), adding: [record.id], limit: Self.taskIndexLimit)
         return completeResult(["task": record.legacy])
-    }
-
-    func indexTask(_ id: String, principal: String) async throws {
-        let store = backends.sessionStore
-        let key = Self.taskIndexKey(principal)
-        for _ in 0..<64 {
-            if let current = try await store.get(key) {
-                var ids = current.value.arrayValue ?? []
-                ids.append(.string(id))
-                if ids.count > Self.taskIndexLimit { ids.removeFirst(ids.count - Self.taskIndexLimit) }
-                if try await store.compareAndSet(key, value: .array(ids), expectedVersion: current.version, ttl: Self.taskTTL) != nil { return }
-            } else if try await store.create(key, value: [.string(id)], ttl: Self.taskTTL) != nil {
-                return
-            }
-        }
-        throw JSONRPCError.internalError("the task list changed too often to be updated")
     }
 
     /// `tasks/get`, `tasks/result`, `tasks/list` and `tasks/cancel` of a 2025-11-25 session.
@@ -550,10 +519,7 @@ extension MCPServer {
         let principal = request.principal.id
         if request.method == "tasks/list" { return try await listTasks(principal: principal, cursor: request.params["cursor"]) }
         guard case .string(let id)? = request.params["taskId"] else { throw JSONRPCError.invalidParams("taskId must be a string") }
-        guard var record = try await loadTask(id), record.principal == principal else {
-            throw JSONRPCError.invalidParams("Failed to retrieve task: Task not found")
-        }
-        if !record.isTerminal, let moved = try await takeOverIfLost(record) { record = moved }
+        let record = try await ownedTask(id, principal: principal)
         switch request.method {
         case "tasks/get":
             return completeResult(record.legacy.objectValue ?? [:])
@@ -584,10 +550,7 @@ extension MCPServer {
         var sent: Set<String> = []
         var lastStatus: (TaskRecord.Status, String?)?
         while true {
-            guard var record = try await loadTask(id), record.principal == principal else {
-                throw JSONRPCError.invalidParams("Failed to retrieve task: Task not found")
-            }
-            if !record.isTerminal, let moved = try await takeOverIfLost(record) { record = moved }
+            let record = try await ownedTask(id, principal: principal)
             if let last = lastStatus, last != (record.status, record.statusMessage) {
                 // Each change of status (or of its message) while the client waits: notifications/tasks/status.
                 try await sink.send(["jsonrpc": "2.0", "method": "notifications/tasks/status", "params": record.legacy])
@@ -614,7 +577,7 @@ extension MCPServer {
                     meta[Self.relatedTaskKey] = ["taskId": .string(id)]
                     params["_meta"] = .object(meta)
                     try await sink.send(
-                        ["jsonrpc": "2.0", "id": .string("task:\(id):\(key)"), "method": input["method"] ?? .null, "params": .object(params)]
+                        ["jsonrpc": "2.0", "id": .string(ClusterWire.Identifier.taskInput(task: id, key: key)), "method": input["method"] ?? .null, "params": .object(params)]
                     )
                     sent.insert(key)
                 }
@@ -628,7 +591,7 @@ extension MCPServer {
 
     /// The caller's tasks, newest first, 50 to a page.
     func listTasks(principal: String, cursor: JSONValue?) async throws -> JSONValue {
-        let ids = (try await backends.sessionStore.get(Self.taskIndexKey(principal))?.value.arrayValue ?? []).reversed().compactMap(\.stringValue)
+        let ids = (try await backends.sessionStore.get(ClusterWire.Key.tasksOf(principal))?.value.arrayValue ?? []).reversed().compactMap(\.stringValue)
         var tasks: [JSONValue] = []
         for id in ids {
             if let record = try await loadTask(id), record.principal == principal { tasks.append(record.legacy) }
@@ -642,9 +605,7 @@ extension MCPServer {
     /// A client's answer to a task's input request (`task:<taskId>:<key>`): stored in the task if that input is still
     /// outstanding; `false` otherwise (unknown, another caller's, or answered already).
     func answerTaskInput(_ requestID: String, result: Result<JSONValue, JSONRPCError>, principal: Principal) async throws -> Bool {
-        let parts = requestID.split(separator: ":", maxSplits: 2).map(String.init)
-        guard parts.count == 3, parts[0] == "task" else { return false }
-        let (id, key) = (parts[1], parts[2])
+        guard let (id, key) = ClusterWire.Identifier.taskInput(requestID) else { return false }
         let answer: JSONValue
         switch result {
         case .success(let value): answer = value
@@ -652,12 +613,8 @@ extension MCPServer {
         }
         var accepted = false
         try await updateTask(id) { record in
-            guard record.principal == principal.id, !record.isTerminal, record.inputRequests[key] != nil else { return false }
-            record.answers[key] = answer
-            record.inputRequests[key] = nil
-            if record.inputRequests.isEmpty, record.status == .input_required { record.status = .working }
-            accepted = true
-            return true
+            accepted = record.principal == principal.id && record.answer(key, with: answer)
+            return accepted
         }
         return accepted
     }

@@ -52,6 +52,16 @@ struct TaskRecord: Sendable, Hashable {
 
     var isTerminal: Bool { status == .completed || status == .cancelled || status == .failed }
 
+    /// Records the client's answer to the outstanding input request `key`: it is no longer listed, and a task with
+    /// nothing left to ask is `working` again. `false` (nothing changes) for a key that is not outstanding.
+    mutating func answer(_ key: String, with value: JSONValue) -> Bool {
+        guard !isTerminal, inputRequests[key] != nil else { return false }
+        answers[key] = value
+        inputRequests[key] = nil
+        if inputRequests.isEmpty, status == .input_required { status = .working }
+        return true
+    }
+
     var json: JSONValue {
         var o: [String: JSONValue] = [
             "id": .string(id), "p": .string(principal), "s": .string(status.rawValue), "c": .int(createdAt),

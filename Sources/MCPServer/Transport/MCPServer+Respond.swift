@@ -265,7 +265,7 @@ extension MCPServer {
     func answerReply(sessionID: String, id: JSONRPCRequestID?, result: Result<JSONValue, JSONRPCError>, principal: Principal) async throws -> TransportReply {
         try await ridingOutTheStore { retry in
             guard try await sessions.resume(sessionID, principal: principal) != nil else { return .refusal(.sessionNotFound) }
-            if case .string(let key)? = id, key.hasPrefix("task:") {
+            if case .string(let key)? = id, ClusterWire.Identifier.taskInput(key) != nil {
                 // An answer to a task's input request (tasks/result): it goes to the task, on any replica.
                 guard try await answerTaskInput(key, result: result, principal: principal) else {
                     return .refusal(.badRequest(.invalidRequest("no task input is waiting for \(key): unknown or already answered")))
@@ -276,11 +276,26 @@ extension MCPServer {
         }
     }
 
-    /// Runs `body` again while it fails, as a store that fails for a moment makes it (backoff from 50 ms to 1 s),
-    /// until `limit` has passed; then answers `503`. `body` is told whether an earlier try failed.
+    /// Runs `body` again while it fails, as a store that fails for a moment makes it, until `limit` has passed; then
+    /// answers `503`. `body` is told whether an earlier try failed.
     func ridingOutTheStore(
         for limit: Duration = .seconds(10), _ body: (_ retry: Bool) async throws -> TransportReply
     ) async throws -> TransportReply {
+        do {
+            return try await retryingStoreFailures(for: limit, retryProtocolErrors: true, body)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            return unavailable(error)
+        }
+    }
+
+    /// Runs `body` again while it fails (backoff from 50 ms to 1 s) until `limit` has passed, then throws its last
+    /// error. A cancellation, and (unless `retryProtocolErrors`) a JSON-RPC error, is thrown at once. `body` is told
+    /// whether an earlier try failed.
+    func retryingStoreFailures<T: Sendable>(
+        for limit: Duration, retryProtocolErrors: Bool = false, _ body: (_ retry: Bool) async throws -> T
+    ) async throws -> T {
         let deadline = ContinuousClock.now + limit
         var backoff = Duration.milliseconds(50)
         var retry = false
@@ -289,8 +304,10 @@ extension MCPServer {
                 return try await body(retry)
             } catch is CancellationError {
                 throw CancellationError()
+            } catch let error as JSONRPCError where !retryProtocolErrors {
+                throw error
             } catch {
-                guard ContinuousClock.now < deadline else { return unavailable(error) }
+                guard ContinuousClock.now < deadline else { throw error }
                 retry = true
                 try await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(1))
